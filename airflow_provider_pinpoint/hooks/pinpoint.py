@@ -1,0 +1,549 @@
+"""PinpointHook: every Amazon Pinpoint call the provider makes, and the one rule for job state."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any, Literal
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+#: The JobStatus that means the export finished and wrote all its files.
+JOB_SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
+#: The JobStatus that means the export failed (one or more pieces could not be processed).
+JOB_FAILURE_STATES: frozenset[str] = frozenset({"FAILED"})
+#: The documented JobStatus values of a job that has not finished yet.
+JOB_INTERMEDIATE_STATES: frozenset[str] = frozenset(
+    {
+        "CREATED",
+        "PREPARING_FOR_INITIALIZATION",
+        "INITIALIZING",
+        "PROCESSING",
+        "PENDING_JOB",
+        "COMPLETING",
+        "FAILING",
+    }
+)
+#: JobStatus values after which the job never changes again.
+JOB_TERMINAL_STATES: frozenset[str] = JOB_SUCCESS_STATES | JOB_FAILURE_STATES
+
+#: The most pages one listing may read before it stops with an error.
+MAX_PAGES = 10_000
+
+END_OF_SUPPORT_HINT = (
+    "AWS ended support for Amazon Pinpoint segments and export jobs on 2026-10-30; "
+    "on AWS this error is a likely consequence."
+)
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalServerErrorException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+_END_OF_SUPPORT_CODES = frozenset(
+    {"ForbiddenException", "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "404"}
+)
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}$")
+
+
+class PinpointError(Exception):
+    """Base class of the errors the hook raises for a Pinpoint call that did not succeed."""
+
+
+class PinpointApiError(PinpointError):
+    """
+    A permanent error from the Pinpoint API: asking again will not help.
+
+    Not an AirflowException, so ``soft_fail`` never turns it into a skip. The message names the
+    operation, what it was called for, the AWS error code and message, and the RequestID.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+class PinpointTransientError(PinpointError):
+    """
+    A throttled, 5xx, or connection failure left after botocore's own retries: ask again later.
+
+    It never means success or failure of the export job: the job's state is unknown.
+    """
+
+
+class ExportJobNotFoundError(PinpointError, LookupError):
+    """The segment has no export job yet, or the job asked for belongs to another segment."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation: called on rendered values before any API call.
+# --------------------------------------------------------------------------------------------
+def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
+    """
+    Check that an id argument is a non-blank string.
+
+    :param name: the parameter's name, used in the error.
+    :param value: the rendered value.
+    :param optional: whether None is allowed.
+    :raises ValueError: naming the parameter and the value.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def validate_page_size(page_size: Any) -> None:
+    """
+    Check ``page_size``: None or an int of at least 1 (a bool is refused).
+
+    :raises ValueError: naming ``page_size`` and the value.
+    """
+    if page_size is None:
+        return
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ValueError(f"page_size must be an int >= 1 or None, got {page_size!r}")
+
+
+def validate_s3_url_prefix(s3_url_prefix: Any, name: str = "s3_url_prefix") -> tuple[str, str]:
+    """
+    Check an S3 URL of the form ``s3://bucket`` or ``s3://bucket/prefix``.
+
+    :return: ``(bucket, key_prefix)``; the key prefix has no leading slash and may be empty.
+    :raises ValueError: naming the parameter and the value.
+    """
+    match = _S3_URL.match(s3_url_prefix) if isinstance(s3_url_prefix, str) else None
+    if not match:
+        raise ValueError(
+            f"{name} must look like 's3://bucket' or 's3://bucket/prefix', got {s3_url_prefix!r}"
+        )
+    return match["bucket"], (match["key"] or "")
+
+
+def validate_role_arn(role_arn: Any) -> None:
+    """
+    Check that ``role_arn`` is an IAM role ARN (``arn:aws:iam::123456789012:role/name``).
+
+    :raises ValueError: naming ``role_arn`` and the value.
+    """
+    if not isinstance(role_arn, str) or not _ROLE_ARN.match(role_arn):
+        raise ValueError(
+            f"role_arn must be an IAM role ARN like 'arn:aws:iam::123456789012:role/name', got {role_arn!r}"
+        )
+
+
+def validate_segment_version(segment_version: Any) -> None:
+    """
+    Check ``segment_version``: None or an int of at least 1 (a bool is refused).
+
+    :raises ValueError: naming ``segment_version`` and the value.
+    """
+    if segment_version is None:
+        return
+    if isinstance(segment_version, bool) or not isinstance(segment_version, int) or segment_version < 1:
+        raise ValueError(f"segment_version must be an int >= 1 or None, got {segment_version!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The one rule for job state.
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobState:
+    """
+    What an ExportJobResponse means for a task waiting on it.
+
+    :ivar outcome: ``"running"``, ``"completed"`` or ``"failed"``.
+    :ivar job_status: the JobStatus as Pinpoint returned it.
+    :ivar message: a one-line progress report (running) or the failure details (failed).
+    :ivar unknown_status: True when JobStatus is not one of today's documented values.
+    """
+
+    outcome: Literal["running", "completed", "failed"]
+    job_status: str
+    message: str
+    unknown_status: bool = False
+
+
+def job_state(job: dict[str, Any], *, fail_on_failing: bool = False) -> JobState:
+    """
+    Decide what an ExportJobResponse means: the single rule the sensor, operator and trigger share.
+
+    COMPLETED is completed; FAILED is failed; FAILING is failed only with ``fail_on_failing``
+    (Pinpoint's own samples wait on it until FAILED); any other value, including ones not in
+    today's enum, is running.
+
+    :param job: an ExportJobResponse dict (as returned by GetExportJob).
+    :param fail_on_failing: treat FAILING as failed instead of waiting for FAILED.
+    :return: a :class:`JobState`.
+    """
+    status = str(job.get("JobStatus") or "UNKNOWN")
+    job_id = job.get("Id", "?")
+    if status in JOB_SUCCESS_STATES:
+        return JobState("completed", status, f"Export job {job_id} COMPLETED ({_progress(job)}).")
+    if status in JOB_FAILURE_STATES or (fail_on_failing and status == "FAILING"):
+        return JobState("failed", status, failure_message(job))
+    unknown = status not in JOB_INTERMEDIATE_STATES
+    note = " (not a documented JobStatus; still waiting)" if unknown else ""
+    return JobState("running", status, f"Export job {job_id} is {status}{note}: {_progress(job)}.", unknown)
+
+
+def _progress(job: dict[str, Any]) -> str:
+    completed = job.get("CompletedPieces", "?")
+    total = job.get("TotalPieces", "?")
+    return f"{completed}/{total} pieces completed, {job.get('TotalProcessed', 0)} endpoints processed"
+
+
+def failure_message(job: dict[str, Any]) -> str:
+    """
+    The failure details of an export job: id, status, counts and the first 5 Failures entries.
+
+    :param job: an ExportJobResponse dict.
+    :return: a message for the task log and the raised exception.
+    """
+    failures = list(job.get("Failures") or [])
+    shown = "; ".join(str(f) for f in failures[:5]) or "none reported"
+    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+    return (
+        f"Pinpoint export job {job.get('Id', '?')} of application {job.get('ApplicationId', '?')} "
+        f"ended {job.get('JobStatus')}: TotalFailures={job.get('TotalFailures', '?')}, "
+        f"FailedPieces={job.get('FailedPieces', '?')}/{job.get('TotalPieces', '?')}. "
+        f"Failures: {shown}{more}"
+    )
+
+
+def creation_time(job: dict[str, Any]) -> datetime:
+    """
+    A job's CreationDate (an ISO-8601 string in the API) as an aware datetime; the epoch's start if absent.
+
+    :param job: an ExportJobResponse dict.
+    """
+    try:
+        when = datetime.fromisoformat(str(job.get("CreationDate") or "").replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def is_transient(error: BaseException) -> bool:
+    """
+    Whether an error from botocore means "state unknown, ask again": throttling, 5xx, connection.
+
+    :param error: an exception raised by a botocore client call.
+    """
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return (
+            code in _TRANSIENT_CODES
+            or code in {"429", "500", "502", "503", "504"}
+            or status == 429
+            or (isinstance(status, int) and status >= 500)
+        )
+    return False
+
+
+def describe_client_error(operation: str, subject: str, error: ClientError) -> PinpointApiError:
+    """
+    Turn a permanent ClientError into a :class:`PinpointApiError` with a message a user can act on.
+
+    :param operation: the Pinpoint API operation, e.g. ``GetExportJob``.
+    :param subject: what it was called for, e.g. ``application 'a1', job 'j1'``.
+    """
+    err = error.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    request_id = error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get(
+        "RequestId"
+    )
+    message = f"Pinpoint {operation} failed for {subject}: {code}: {err.get('Message') or 'no message'}"
+    message += f" (RequestID: {request_id or 'unknown'})."
+    if code in _END_OF_SUPPORT_CODES:
+        message += " " + END_OF_SUPPORT_HINT
+    return PinpointApiError(message, code=code, request_id=request_id)
+
+
+class PinpointHook(AwsBaseHook):
+    """
+    Interact with Amazon Pinpoint export jobs, and read exports back from Amazon S3.
+
+    A thin wrapper around the boto3 ``pinpoint`` client (signing name ``mobiletargeting``); the
+    client defaults to botocore's ``standard`` retry mode (throttling and 5xx retried with
+    backoff) unless the connection or ``config`` sets retries.
+
+    Additional arguments (such as ``aws_conn_id``, ``region_name``, ``verify``, ``config``) are
+    passed down to :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
+
+    Every method raises :class:`PinpointApiError` for a permanent API error,
+    :class:`PinpointTransientError` when throttling, 5xx or connection errors outlast botocore's
+    retries, and ``ValueError`` for bad arguments before any call.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "pinpoint"
+        super().__init__(*args, **kwargs)
+
+    @cached_property
+    def conn(self):  # type: ignore[override]
+        """The boto3 pinpoint client (cached), with ``standard`` retries unless configured otherwise."""
+        config = self.config
+        if config.retries is None and not os.environ.get("AWS_RETRY_MODE"):
+            config = config.merge(Config(retries={"mode": "standard"}))
+        return self.get_client_type(region_name=self.region_name, config=config)
+
+    def _call(self, operation: str, subject: str, method: Callable[..., dict], **kwargs: Any) -> dict:
+        try:
+            return method(**kwargs)
+        except (ClientError, ConnectionError, HTTPClientError) as error:
+            if is_transient(error):
+                raise PinpointTransientError(
+                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}); "
+                    "the job's state is unknown, asking again later."
+                ) from error
+            if isinstance(error, ClientError):
+                raise describe_client_error(operation, subject, error) from error
+            raise
+
+    # ---------------------------------------------------------------- export jobs
+    def iter_segment_export_jobs(
+        self, application_id: str, segment_id: str, *, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield every export job of a segment, one page in memory at a time.
+
+        Calls the Pinpoint API operation GetSegmentExportJobs once per page, passing
+        ``ExportJobsResponse.NextToken`` back as ``Token`` and ``PageSize`` as a string. The order
+        of the jobs is Pinpoint's, which is undocumented.
+
+        :param application_id: the Pinpoint ApplicationId (project id).
+        :param segment_id: the SegmentId.
+        :param page_size: jobs per page (an int >= 1); None leaves it to Pinpoint.
+        :return: an iterator of ExportJobResponse dicts.
+        :raises ValueError: for a blank id or a bad page_size, before any call; also when
+            Pinpoint repeats a NextToken or the listing passes 10,000 pages.
+        """
+        validate_id("application_id", application_id)
+        validate_id("segment_id", segment_id)
+        validate_page_size(page_size)
+        subject = f"application {application_id!r}, segment {segment_id!r}"
+        params: dict[str, Any] = {"ApplicationId": application_id, "SegmentId": segment_id}
+        if page_size is not None:
+            params["PageSize"] = str(page_size)
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self._call(
+                "GetSegmentExportJobs", subject, self.conn.get_segment_export_jobs, **params
+            ).get("ExportJobsResponse", {})
+            yield from page.get("Item") or []
+            token = page.get("NextToken")
+            if not token:
+                return
+            if token in seen:
+                raise ValueError(
+                    f"GetSegmentExportJobs for {subject} returned NextToken {token!r} a second time; "
+                    "stopping instead of looping"
+                )
+            seen.add(token)
+            params["Token"] = token
+        raise ValueError(f"GetSegmentExportJobs for {subject} returned more than {MAX_PAGES} pages; stopping")
+
+    def get_segment_export_jobs(
+        self, application_id: str, segment_id: str, *, page_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Return every export job of a segment, all pages (GetSegmentExportJobs).
+
+        The arguments, errors and order are those of :meth:`iter_segment_export_jobs`.
+
+        :return: a list of ExportJobResponse dicts.
+        """
+        return list(self.iter_segment_export_jobs(application_id, segment_id, page_size=page_size))
+
+    def get_export_job(self, application_id: str, job_id: str) -> dict[str, Any]:
+        """
+        Return one export job: a single call of the Pinpoint API operation GetExportJob.
+
+        :param application_id: the Pinpoint ApplicationId.
+        :param job_id: the export job's Id.
+        :return: the ExportJobResponse dict (JobStatus, Definition, piece counts, ...).
+        :raises PinpointApiError: NotFoundException for an unknown application or job, and every
+            other permanent API error.
+        """
+        validate_id("application_id", application_id)
+        validate_id("job_id", job_id)
+        response = self._call(
+            "GetExportJob",
+            f"application {application_id!r}, job {job_id!r}",
+            self.conn.get_export_job,
+            ApplicationId=application_id,
+            JobId=job_id,
+        )
+        return response["ExportJobResponse"]
+
+    def get_segment_export_job(
+        self, application_id: str, segment_id: str, job_id: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Return one export job of a segment: the given job, or the segment's newest.
+
+        With ``job_id`` this is one GetExportJob call. Without, it lists the segment's jobs
+        (GetSegmentExportJobs, all pages) and picks the newest by CreationDate; Pinpoint's list
+        order is undocumented and never relied on.
+
+        :param application_id: the Pinpoint ApplicationId.
+        :param segment_id: the SegmentId.
+        :param job_id: the export job's Id, or None for the newest export job of the segment.
+        :return: an ExportJobResponse dict.
+        :raises ExportJobNotFoundError: no such job, or the segment has no export job; the message
+            names the application, segment and job.
+        """
+        validate_id("application_id", application_id)
+        validate_id("segment_id", segment_id)
+        validate_id("job_id", job_id, optional=True)
+        if job_id is not None:
+            job = self.get_export_job(application_id, job_id)
+            owner = (job.get("Definition") or {}).get("SegmentId")
+            if owner and owner != segment_id:
+                raise ExportJobNotFoundError(
+                    f"Export job {job_id!r} of application {application_id!r} belongs to segment "
+                    f"{owner!r}, not to segment {segment_id!r}"
+                )
+            return job
+        newest: dict[str, Any] | None = None
+        for job in self.iter_segment_export_jobs(application_id, segment_id):
+            if newest is None or (creation_time(job), job.get("Id", "")) > (
+                creation_time(newest),
+                newest.get("Id", ""),
+            ):
+                newest = job
+        if newest is None:
+            raise ExportJobNotFoundError(
+                f"Segment {segment_id!r} of application {application_id!r} has no export job (job_id=None)"
+            )
+        return newest
+
+    def create_segment_export_job(
+        self,
+        application_id: str,
+        segment_id: str,
+        role_arn: str,
+        s3_url_prefix: str,
+        *,
+        segment_version: int | None = None,
+    ) -> dict[str, Any]:
+        """
+        Start exporting a segment's endpoints to S3: the Pinpoint API operation CreateExportJob.
+
+        :param application_id: the Pinpoint ApplicationId.
+        :param segment_id: the SegmentId to export.
+        :param role_arn: the IAM role Pinpoint assumes to write to the bucket.
+        :param s3_url_prefix: where the files go, ``s3://bucket/prefix``.
+        :param segment_version: the segment version to export; None for the latest.
+        :return: the new job's ExportJobResponse dict (Id, JobStatus, Definition, ...).
+        :raises ValueError: for bad arguments, before the call.
+        """
+        validate_id("application_id", application_id)
+        validate_id("segment_id", segment_id)
+        validate_role_arn(role_arn)
+        validate_s3_url_prefix(s3_url_prefix)
+        validate_segment_version(segment_version)
+        request: dict[str, Any] = {"RoleArn": role_arn, "S3UrlPrefix": s3_url_prefix, "SegmentId": segment_id}
+        if segment_version is not None:
+            request["SegmentVersion"] = segment_version
+        response = self._call(
+            "CreateExportJob",
+            f"application {application_id!r}, segment {segment_id!r}",
+            self.conn.create_export_job,
+            ApplicationId=application_id,
+            ExportJobRequest=request,
+        )
+        return response["ExportJobResponse"]
+
+    # ---------------------------------------------------------------- reading an export
+    @cached_property
+    def _s3_hook(self):
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self._config,
+        )
+
+    def list_export_files(self, s3_url_prefix: str) -> list[str]:
+        """
+        List the export's files: every ``.gz`` object under the prefix, in sub-folders too.
+
+        Uses S3 ListObjectsV2 through the Amazon provider's S3Hook with this hook's connection.
+        Key names under the prefix are undocumented, so the listing is recursive.
+
+        :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
+        :return: sorted ``s3://bucket/key`` URLs.
+        :raises ValueError: for a malformed prefix, before any call.
+        """
+        bucket, prefix = validate_s3_url_prefix(s3_url_prefix)
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        keys = self._s3_hook.list_keys(bucket_name=bucket, prefix=prefix) or []
+        return sorted(f"s3://{bucket}/{key}" for key in keys if key.endswith(".gz"))
+
+    def iter_exported_endpoints(self, s3_url_prefix: str) -> Iterator[dict[str, Any]]:
+        """
+        Yield the endpoint definitions of an export, streamed one file at a time.
+
+        Each file is gzip-compressed newline-delimited JSON; it is decompressed while it is read
+        (S3 GetObject), so at most one file's stream is open and no file is held whole in memory.
+        Record contents are never logged: they hold customers' addresses.
+
+        :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
+        :return: an iterator of endpoint dicts (Id, ChannelType, Address, ...).
+        :raises ValueError: for a malformed prefix, or a line that is not JSON (the message
+            names the file and line number, not the content).
+        """
+        for url in self.list_export_files(s3_url_prefix):
+            bucket, key = validate_s3_url_prefix(url)
+            body = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
+            try:
+                with gzip.GzipFile(fileobj=body, mode="rb") as stream:
+                    for number, line in enumerate(stream, start=1):
+                        if not line.strip():
+                            continue
+                        try:
+                            yield json.loads(line)
+                        except json.JSONDecodeError:
+                            raise ValueError(f"{url} line {number} is not a JSON endpoint record") from None
+            finally:
+                body.close()
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        err = error.response.get("Error", {})
+        request_id = error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get(
+            "RequestId"
+        )
+        return f"{err.get('Code')}: {err.get('Message')}, RequestID {request_id}"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,191 @@
+"""SegmentExportJobSensor: wait until a Pinpoint segment export job has finished."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from airflow_provider_pinpoint._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    conf,
+)
+from airflow_provider_pinpoint.hooks.pinpoint import (
+    ExportJobNotFoundError,
+    PinpointApiError,
+    PinpointHook,
+    PinpointTransientError,
+    job_state,
+    validate_id,
+)
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+if TYPE_CHECKING:
+    from airflow.utils.context import Context
+
+
+class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
+    """
+    Wait until a Pinpoint segment export job's JobStatus is terminal.
+
+    COMPLETED succeeds; FAILED raises ``AirflowFailException`` with the job's failure details (so
+    the task is not retried, and ``soft_fail=True`` skips it instead). FAILING keeps waiting unless
+    ``fail_on_failing``. Throttling and 5xx answers count as "not done yet", never as an outcome.
+
+    Pushes to XCom: ``return_value`` = the job's S3UrlPrefix (str, or None with a warning when
+    Pinpoint reports none) and ``job_id`` = the job's Id.
+
+    :param application_id: the Pinpoint ApplicationId (templated).
+    :param segment_id: the SegmentId (templated).
+    :param job_id: the export job's Id (templated). None waits on the segment's newest export
+        job, re-resolved at every poke (GetSegmentExportJobs); a segment with no export job yet
+        is not done. With a job_id each poke is one GetExportJob call.
+    :param fail_on_failing: fail as soon as the job is FAILING.
+    :param deferrable: wait in the triggerer instead of a worker slot (needs a running
+        triggerer). Defaults to ``[operators] default_deferrable``. The first check runs on the
+        worker, so a finished job never defers.
+    :param poke_interval: seconds between checks (also the trigger's waiter_delay).
+    :param timeout: seconds before the sensor times out (``AirflowSensorTimeout``).
+    :param aws_conn_id: the Airflow AWS connection (default ``aws_default``); None uses boto3's
+        default credential chain.
+    :param region_name: AWS Region; None uses the connection's.
+    :param verify: whether or not to verify SSL certificates, or a CA bundle path.
+    :param botocore_config: botocore client configuration as a dict.
+    """
+
+    aws_hook_class = PinpointHook
+    template_fields: Sequence[str] = aws_template_fields("application_id", "segment_id", "job_id")
+    ui_color = "#f7c4d9"
+
+    def __init__(
+        self,
+        *,
+        application_id: str,
+        segment_id: str,
+        job_id: str | None = None,
+        fail_on_failing: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.application_id = application_id
+        self.segment_id = segment_id
+        self.job_id = job_id
+        self.fail_on_failing = fail_on_failing
+        self.deferrable = deferrable
+
+    def _validate(self) -> None:
+        validate_id("application_id", self.application_id)
+        validate_id("segment_id", self.segment_id)
+        validate_id("job_id", self.job_id, optional=True)
+
+    def _current_job(self) -> dict[str, Any] | None:
+        """The job to judge now, or None when its state cannot be known yet."""
+        try:
+            return self.hook.get_segment_export_job(self.application_id, self.segment_id, self.job_id)
+        except PinpointTransientError as error:
+            self.log.warning("%s", error)
+        except ExportJobNotFoundError as error:
+            if self.job_id is not None:
+                raise
+            self.log.info("%s; waiting for one.", error)
+        return None
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """
+        Check the job once.
+
+        :return: False while it runs; ``PokeReturnValue(is_done=True, xcom_value=S3UrlPrefix)``
+            once COMPLETED.
+        :raises AirflowFailException: the job FAILED (or is FAILING with fail_on_failing).
+        :raises PinpointApiError: a permanent API error (NotFound, Forbidden, ...).
+        :raises ValueError: a blank id after rendering, before any call.
+        """
+        self._validate()
+        job = self._current_job()
+        return False if job is None else self._judge(context, job)
+
+    def _judge(self, context: Context, job: dict[str, Any]) -> bool | PokeReturnValue:
+        state = job_state(job, fail_on_failing=self.fail_on_failing)
+        if state.outcome == "failed":
+            raise AirflowFailException(state.message)
+        if state.outcome == "running":
+            (self.log.warning if state.unknown_status else self.log.info)("%s", state.message)
+            return False
+        self.log.info("%s", state.message)
+        prefix = (job.get("Definition") or {}).get("S3UrlPrefix")
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, job["Id"], prefix))
+
+    def _finish(self, context: Context, job_id: str, prefix: str | None) -> str | None:
+        """Push ``job_id`` and return the S3UrlPrefix, looking it up when the job's Definition lacks it."""
+        context["ti"].xcom_push(key="job_id", value=job_id)
+        if not prefix:
+            jobs = self.hook.iter_segment_export_jobs(self.application_id, self.segment_id)
+            entry = next((j for j in jobs if j.get("Id") == job_id), {})
+            prefix = (entry.get("Definition") or {}).get("S3UrlPrefix")
+        if not prefix:
+            self.log.warning("Export job %s reports no S3UrlPrefix; pushing None to XCom.", job_id)
+        return prefix
+
+    def execute(self, context: Context) -> Any:
+        """Wait in poke/reschedule mode, or check once and defer to SegmentExportJobTrigger."""
+        if not self.deferrable:
+            return super().execute(context)
+        self._validate()
+        try:
+            job = self._current_job()
+            if job is not None:
+                done = self._judge(context, job)
+                if isinstance(done, PokeReturnValue):
+                    return done.xcom_value
+        except AirflowFailException as error:
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
+            raise
+        job_id = job["Id"] if job is not None else self.job_id
+        if job_id is None:
+            self.log.info("No export job to defer on yet; poking on the worker until one exists.")
+            return super().execute(context)
+        interval = max(float(self.poke_interval), 0.0)
+        self.defer(
+            trigger=SegmentExportJobTrigger(
+                application_id=self.application_id,
+                job_id=job_id,
+                waiter_delay=interval,
+                waiter_max_attempts=max(1, math.ceil(self.timeout / interval)) if interval else 1_000_000,
+                fail_on_failing=self.fail_on_failing,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
+        """
+        Resume after the trigger fired.
+
+        :return: the S3UrlPrefix (XCom ``return_value``); ``job_id`` is pushed too.
+        :raises AirflowFailException: the job failed (soft_fail skips).
+        :raises AirflowSensorTimeout: the job was not finished within the timeout (soft_fail skips).
+        :raises PinpointApiError: a permanent API error or a missing event (soft_fail does not skip).
+        """
+        if not event or event.get("status") not in {"success", "error"}:
+            raise PinpointApiError(f"SegmentExportJobTrigger sent no usable event: {event!r}")
+        if event["status"] == "success":
+            return self._finish(context, event["job_id"], event.get("s3_url_prefix"))
+        reason, message = event.get("reason"), event.get("message", "")
+        if reason == "failed":
+            raise AirflowFailException(message)
+        if reason == "timeout":
+            raise AirflowSensorTimeout(message)
+        raise PinpointApiError(message)

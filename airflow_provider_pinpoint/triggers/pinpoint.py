@@ -1,0 +1,139 @@
+"""SegmentExportJobTrigger: waits for a Pinpoint export job off the worker, in the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
+from airflow_provider_pinpoint.hooks.pinpoint import (
+    PinpointHook,
+    PinpointTransientError,
+    job_state,
+)
+
+#: The longest pause, in seconds, between two tries of a poll that met throttling or a 5xx.
+MAX_TRANSIENT_BACKOFF = 300.0
+
+
+class SegmentExportJobTrigger(BaseTrigger):
+    """
+    Poll an export job with GetExportJob until its JobStatus is terminal, then fire one event.
+
+    It decides with the same job-state rule as the sensor and the operator. Every AWS call (and
+    the connection lookup before it) runs in a worker thread, so a slow or throttled poll never
+    blocks the triggerer's event loop; aiobotocore is not needed.
+
+    :param application_id: the Pinpoint ApplicationId.
+    :param job_id: the export job's Id.
+    :param s3_url_prefix: the prefix the job was asked to write to; reported when Pinpoint returns
+        an empty Definition. None when unknown (the sensor then looks it up).
+    :param waiter_delay: seconds between two polls.
+    :param waiter_max_attempts: polls that read a non-terminal state before giving up. Polls that
+        met throttling, a 5xx or a connection error (after botocore's own retries) are tried again
+        after waiter_delay seconds, doubling each time up to 300 seconds, and are not counted.
+    :param fail_on_failing: treat JobStatus FAILING as failed instead of waiting for FAILED.
+    :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
+    :param region_name: the AWS Region, or None for the connection's.
+    :param verify: whether (or with which CA bundle) to verify SSL certificates.
+    :param botocore_config: botocore client configuration as a dict.
+
+    Events (one per run), all JSON-native:
+    ``{"status": "success", "job_id", "s3_url_prefix"}``;
+    ``{"status": "error", "reason": "failed" | "timeout" | "api_error", "job_id", "message"}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        application_id: str,
+        job_id: str,
+        s3_url_prefix: str | None = None,
+        waiter_delay: float = 30,
+        waiter_max_attempts: int = 480,
+        fail_on_failing: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.application_id = application_id
+        self.job_id = job_id
+        self.s3_url_prefix = s3_url_prefix
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.fail_on_failing = fail_on_failing
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the keyword arguments that re-create this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "application_id": self.application_id,
+                "job_id": self.job_id,
+                "s3_url_prefix": self.s3_url_prefix,
+                "waiter_delay": self.waiter_delay,
+                "waiter_max_attempts": self.waiter_max_attempts,
+                "fail_on_failing": self.fail_on_failing,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def hook(self) -> PinpointHook:
+        """A PinpointHook with every setting the task had."""
+        return PinpointHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until a terminal JobStatus, the attempts run out, or a permanent API error."""
+        hook = self.hook()
+        attempt = 0
+        retries = 0
+        while attempt < self.waiter_max_attempts:
+            try:
+                job = await asyncio.to_thread(hook.get_export_job, self.application_id, self.job_id)
+            except PinpointTransientError as error:
+                retries += 1
+                delay = min(float(self.waiter_delay) * 2 ** min(retries - 1, 10), MAX_TRANSIENT_BACKOFF)
+                self.log.warning("Transient error #%d, polling again in %.1f s: %s", retries, delay, error)
+                await asyncio.sleep(delay)
+                continue
+            except Exception as error:  # permanent API errors, and a connection that cannot be read
+                yield self._error("api_error", str(error))
+                return
+            attempt += 1
+            retries = 0
+            state = job_state(job, fail_on_failing=self.fail_on_failing)
+            if state.outcome == "completed":
+                definition = job.get("Definition") or {}
+                prefix = definition.get("S3UrlPrefix") or self.s3_url_prefix
+                yield TriggerEvent({"status": "success", "job_id": self.job_id, "s3_url_prefix": prefix})
+                return
+            if state.outcome == "failed":
+                yield self._error("failed", state.message)
+                return
+            log = self.log.warning if state.unknown_status else self.log.info
+            log("Poll %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
+            if attempt < self.waiter_max_attempts:
+                await asyncio.sleep(self.waiter_delay)
+        yield self._error(
+            "timeout",
+            f"Export job {self.job_id} of application {self.application_id} was not finished after "
+            f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart.",
+        )
+
+    def _error(self, reason: str, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": "error", "reason": reason, "job_id": self.job_id, "message": message})

@@ -1,0 +1,38 @@
+"""Test settings shared by the whole suite: an isolated Airflow home and no real AWS credentials."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads these when it is first imported: never touch a user's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow" / "tests"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "example_dags"))
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+
+class FakeTaskInstance:
+    """Records what a task pushes to XCom, as ``context["ti"]`` does on Airflow 2 and 3."""
+
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object, **_: object) -> None:
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def context() -> dict:
+    """A task context without logical_date or dag_run, as an Airflow 3 manual run may have."""
+    return {"ti": FakeTaskInstance()}

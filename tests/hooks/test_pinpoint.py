@@ -1,0 +1,309 @@
+from __future__ import annotations
+
+import gzip
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from airflow_provider_pinpoint.hooks.pinpoint import (
+    JOB_FAILURE_STATES,
+    JOB_INTERMEDIATE_STATES,
+    JOB_SUCCESS_STATES,
+    JOB_TERMINAL_STATES,
+    ExportJobNotFoundError,
+    PinpointApiError,
+    PinpointHook,
+    PinpointTransientError,
+    job_state,
+)
+
+APP, SEG = "app-1", "seg-1"
+ROLE = "arn:aws:iam::123456789012:role/pinpoint-export"
+
+
+def job(job_id: str, status: str = "COMPLETED", created: str = "2026-01-01T00:00:00.000Z", **extra) -> dict:
+    return {
+        "ApplicationId": APP,
+        "CreationDate": created,
+        "Definition": {"RoleArn": ROLE, "S3UrlPrefix": f"s3://bucket/{job_id}", "SegmentId": SEG},
+        "Id": job_id,
+        "JobStatus": status,
+        "Type": "EXPORT",
+        **extra,
+    }
+
+
+def page(items: list[dict], token: str | None = None) -> dict:
+    body: dict = {"Item": items}
+    if token is not None:
+        body["NextToken"] = token
+    return {"ExportJobsResponse": body}
+
+
+@pytest.fixture
+def hook():
+    return PinpointHook(aws_conn_id=None, region_name="us-east-1")
+
+
+@pytest.fixture
+def stub(hook):
+    with Stubber(hook.conn) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_state_sets_cover_the_documented_statuses():
+    assert JOB_SUCCESS_STATES == {"COMPLETED"}
+    assert JOB_FAILURE_STATES == {"FAILED"}
+    assert JOB_TERMINAL_STATES == {"COMPLETED", "FAILED"}
+    assert JOB_INTERMEDIATE_STATES == {
+        "CREATED",
+        "PREPARING_FOR_INITIALIZATION",
+        "INITIALIZING",
+        "PROCESSING",
+        "PENDING_JOB",
+        "COMPLETING",
+        "FAILING",
+    }
+
+
+def test_pages_pass_token_back_and_page_size_as_string(hook, stub):
+    base = {"ApplicationId": APP, "SegmentId": SEG, "PageSize": "2"}
+    stub.add_response("get_segment_export_jobs", page([job("a"), job("b")], "t1"), base)
+    stub.add_response("get_segment_export_jobs", page([], "t2"), {**base, "Token": "t1"})
+    stub.add_response("get_segment_export_jobs", page([job("c")]), {**base, "Token": "t2"})
+    assert [j["Id"] for j in hook.get_segment_export_jobs(APP, SEG, page_size=2)] == ["a", "b", "c"]
+
+
+def test_without_page_size_no_page_size_is_sent(hook, stub):
+    stub.add_response(
+        "get_segment_export_jobs", page([job("a")], ""), {"ApplicationId": APP, "SegmentId": SEG}
+    )
+    assert [j["Id"] for j in hook.iter_segment_export_jobs(APP, SEG)] == ["a"]
+
+
+def test_iteration_is_lazy_one_page_at_a_time(hook, stub):
+    stub.add_response(
+        "get_segment_export_jobs", page([job("a")], "t1"), {"ApplicationId": APP, "SegmentId": SEG}
+    )
+    jobs = hook.iter_segment_export_jobs(APP, SEG)
+    assert next(jobs)["Id"] == "a"  # the second page has not been asked for: the stub holds none
+
+
+def test_repeated_token_is_an_error_not_a_loop(hook, stub):
+    stub.add_response("get_segment_export_jobs", page([job("a")], "same"))
+    stub.add_response("get_segment_export_jobs", page([job("b")], "same"))
+    with pytest.raises(ValueError, match="'same' a second time"):
+        hook.get_segment_export_jobs(APP, SEG)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, False, 2.0, "10", ""])
+def test_bad_page_size_is_refused_before_any_call(hook, stub, bad):
+    with pytest.raises(ValueError, match=rf"page_size must be an int >= 1.*{bad!r}"):
+        hook.get_segment_export_jobs(APP, SEG, page_size=bad)
+
+
+def test_newest_job_is_chosen_by_creation_date_across_unordered_pages(hook, stub):
+    stub.add_response(
+        "get_segment_export_jobs",
+        page(
+            [job("old", created="2026-01-01T00:00:00Z"), job("newest", created="2026-03-01T10:00:00.5Z")], "t"
+        ),
+    )
+    stub.add_response("get_segment_export_jobs", page([job("middle", created="2026-02-01T00:00:00Z")]))
+    assert hook.get_segment_export_job(APP, SEG)["Id"] == "newest"
+
+
+def test_known_job_is_one_get_export_job_call(hook, stub):
+    stub.add_response(
+        "get_export_job", {"ExportJobResponse": job("j1")}, {"ApplicationId": APP, "JobId": "j1"}
+    )
+    assert hook.get_segment_export_job(APP, SEG, "j1")["Id"] == "j1"
+
+
+def test_job_of_another_segment_is_not_returned(hook, stub):
+    other = job("j1")
+    other["Definition"]["SegmentId"] = "seg-other"
+    stub.add_response("get_export_job", {"ExportJobResponse": other})
+    with pytest.raises(ExportJobNotFoundError, match="seg-other.*not to segment 'seg-1'"):
+        hook.get_segment_export_job(APP, SEG, "j1")
+
+
+def test_segment_without_jobs_names_application_segment_and_job(hook, stub):
+    stub.add_response("get_segment_export_jobs", page([]))
+    with pytest.raises(ExportJobNotFoundError, match=r"'seg-1'.*'app-1'.*job_id=None"):
+        hook.get_segment_export_job(APP, SEG)
+
+
+def test_missing_job_is_a_permanent_error_with_request_id_and_end_of_support(hook, stub):
+    stub.add_client_error(
+        "get_export_job",
+        service_error_code="NotFoundException",
+        service_message="Resource not found",
+        http_status_code=404,
+        response_meta={"RequestId": "req-123"},
+    )
+    with pytest.raises(PinpointApiError) as raised:
+        hook.get_export_job(APP, "missing")
+    message = str(raised.value)
+    for part in (
+        "GetExportJob",
+        "'app-1'",
+        "'missing'",
+        "NotFoundException",
+        "Resource not found",
+        "req-123",
+    ):
+        assert part in message
+    assert "2026-10-30" in message
+
+
+def test_throttling_left_after_retries_is_transient(hook, stub):
+    stub.add_client_error(
+        "get_export_job", service_error_code="TooManyRequestsException", http_status_code=429
+    )
+    with pytest.raises(PinpointTransientError, match="state is unknown"):
+        hook.get_export_job(APP, "j1")
+
+
+def test_create_export_job_request(hook, stub):
+    expected = {
+        "ApplicationId": APP,
+        "ExportJobRequest": {
+            "RoleArn": ROLE,
+            "S3UrlPrefix": "s3://bucket/run-1",
+            "SegmentId": SEG,
+            "SegmentVersion": 3,
+        },
+    }
+    stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, expected)
+    created = hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1", segment_version=3)
+    assert created["Id"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"application_id": " "}, "application_id"),
+        ({"segment_id": ""}, "segment_id"),
+        ({"role_arn": "my-role"}, "role_arn"),
+        ({"s3_url_prefix": "bucket/prefix"}, "s3_url_prefix"),
+        ({"s3_url_prefix": "https://bucket.s3.amazonaws.com/x"}, "s3_url_prefix"),
+        ({"segment_version": 0}, "segment_version"),
+    ],
+)
+def test_create_refuses_bad_input_before_any_call(hook, stub, kwargs, names):
+    args = {
+        "application_id": APP,
+        "segment_id": SEG,
+        "role_arn": ROLE,
+        "s3_url_prefix": "s3://b-1/p",
+        **kwargs,
+    }
+    version = args.pop("segment_version", None)
+    with pytest.raises(ValueError, match=names) as raised:
+        hook.create_segment_export_job(**args, segment_version=version)
+    assert repr(next(iter(kwargs.values()))) in str(raised.value)
+
+
+def test_client_defaults_to_standard_retries(hook):
+    assert hook.conn.meta.config.retries["mode"] == "standard"
+
+
+def test_client_keeps_configured_retries():
+    configured = PinpointHook(
+        aws_conn_id=None, region_name="us-east-1", config={"retries": {"mode": "adaptive"}}
+    )
+    assert configured.conn.meta.config.retries["mode"] == "adaptive"
+
+
+# ------------------------------------------------------------------ the job-state rule
+@pytest.mark.parametrize("status", sorted(JOB_INTERMEDIATE_STATES - {"FAILING"}))
+def test_rule_running_states(status):
+    state = job_state(job("j", status, CompletedPieces=1, TotalPieces=4))
+    assert (state.outcome, state.unknown_status) == ("running", False)
+    assert "1/4 pieces" in state.message
+
+
+def test_rule_completed_and_failed():
+    assert job_state(job("j", "COMPLETED")).outcome == "completed"
+    failed = job_state(
+        job(
+            "j",
+            "FAILED",
+            TotalFailures=7,
+            FailedPieces=2,
+            TotalPieces=5,
+            Failures=[f"f{i}" for i in range(8)],
+        )
+    )
+    assert failed.outcome == "failed"
+    for part in ("j", "FAILED", "TotalFailures=7", "FailedPieces=2/5", "f0", "f4", "3 more"):
+        assert part in failed.message
+    assert "f5" not in failed.message
+
+
+def test_rule_failing_waits_unless_asked():
+    assert job_state(job("j", "FAILING")).outcome == "running"
+    assert job_state(job("j", "FAILING"), fail_on_failing=True).outcome == "failed"
+
+
+def test_rule_unknown_status_keeps_waiting_and_says_so():
+    state = job_state(job("j", "SOMETHING_NEW"))
+    assert (state.outcome, state.unknown_status) == ("running", True)
+    assert "not a documented JobStatus" in state.message
+
+
+# ------------------------------------------------------------------ reading an export back
+def put_export(s3, bucket: str, key: str, records: list[dict]) -> None:
+    body = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@mock_aws
+def test_export_reader_lists_recursively_and_streams_records(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    put_export(s3, "exports", "run-1/app/job/part-0.gz", [{"Id": "e1", "ChannelType": "EMAIL"}])
+    put_export(s3, "exports", "run-1/part-1.gz", [{"Id": "e2", "ChannelType": "SMS"}, {"Id": "e3"}])
+    s3.put_object(Bucket="exports", Key="run-1/manifest.json", Body=b"{}")
+    put_export(s3, "exports", "run-10/part-0.gz", [{"Id": "other-run"}])
+    assert hook.list_export_files("s3://exports/run-1") == [
+        "s3://exports/run-1/app/job/part-0.gz",
+        "s3://exports/run-1/part-1.gz",
+    ]
+    assert sorted(r["Id"] for r in hook.iter_exported_endpoints("s3://exports/run-1/")) == ["e1", "e2", "e3"]
+
+
+@mock_aws
+def test_export_reader_names_file_and_line_of_a_bad_record_without_its_content(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    s3.put_object(
+        Bucket="exports", Key="x/part.gz", Body=gzip.compress(b'{"Id": "ok"}\nsecret@example.com\n')
+    )
+    with pytest.raises(ValueError, match=r"s3://exports/x/part.gz line 2") as raised:
+        list(hook.iter_exported_endpoints("s3://exports/x"))
+    assert "secret" not in str(raised.value)
+
+
+def test_export_reader_refuses_a_bad_prefix(hook):
+    with pytest.raises(ValueError, match="s3_url_prefix.*'exports/x'"):
+        hook.list_export_files("exports/x")
+
+
+def test_client_error_kinds():
+    from airflow_provider_pinpoint.hooks.pinpoint import is_transient
+
+    def err(code, status):
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+    assert is_transient(err("TooManyRequestsException", 429))
+    assert is_transient(err("InternalServerErrorException", 500))
+    assert is_transient(err("Whatever", 503))
+    assert not is_transient(err("BadRequestException", 400))
+    assert not is_transient(err("404", 404))

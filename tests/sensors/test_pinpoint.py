@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+from airflow_provider_pinpoint._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    TaskDeferred,
+)
+from airflow_provider_pinpoint.hooks.pinpoint import JOB_INTERMEDIATE_STATES, PinpointApiError
+from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+from tests.hooks.test_pinpoint import APP, SEG, job, page
+
+
+def make_sensor(**kwargs) -> SegmentExportJobSensor:
+    args = {
+        "task_id": "wait",
+        "application_id": APP,
+        "segment_id": SEG,
+        "job_id": "j1",
+        "aws_conn_id": None,
+        "region_name": "us-east-1",
+        "poke_interval": 0,
+        "timeout": 60,
+        **kwargs,
+    }
+    return SegmentExportJobSensor(**args)
+
+
+def stubbed(sensor):
+    return Stubber(sensor.hook.conn)
+
+
+def test_template_fields():
+    assert {"application_id", "segment_id", "job_id", "aws_conn_id", "region_name"} <= set(
+        SegmentExportJobSensor.template_fields
+    )
+
+
+@pytest.mark.parametrize("status", sorted(JOB_INTERMEDIATE_STATES | {"SOMETHING_NEW"}))
+def test_running_states_are_not_done(context, status):
+    sensor = make_sensor()
+    with stubbed(sensor) as stub:
+        stub.add_response(
+            "get_export_job", {"ExportJobResponse": job("j1", status)}, {"ApplicationId": APP, "JobId": "j1"}
+        )
+        assert sensor.poke(context) is False
+    assert context["ti"].xcom == {}
+
+
+def test_completed_pushes_prefix_and_job_id_as_plain_strings(context):
+    sensor = make_sensor()
+    with stubbed(sensor) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1")})
+        result = sensor.poke(context)
+    assert isinstance(result, PokeReturnValue)
+    assert result.xcom_value == "s3://bucket/j1"
+    assert context["ti"].xcom == {"job_id": "j1"}
+    json.dumps([result.xcom_value, context["ti"].xcom])
+
+
+def test_failed_raises_fail_exception_with_details(context):
+    sensor = make_sensor()
+    failed = job("j1", "FAILED", TotalFailures=3, FailedPieces=1, TotalPieces=2, Failures=["bucket gone"])
+    with stubbed(sensor) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": failed})
+        with pytest.raises(
+            AirflowFailException, match=r"j1.*FAILED.*TotalFailures=3.*FailedPieces=1/2.*bucket gone"
+        ):
+            sensor.poke(context)
+
+
+def test_failing_fails_only_when_asked(context):
+    for fail_on_failing, expected in ((False, False), (True, None)):
+        sensor = make_sensor(fail_on_failing=fail_on_failing)
+        with stubbed(sensor) as stub:
+            stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "FAILING")})
+            if expected is None:
+                with pytest.raises(AirflowFailException):
+                    sensor.poke(context)
+            else:
+                assert sensor.poke(context) is expected
+
+
+def test_without_job_id_waits_on_the_newest_job_each_poke(context):
+    sensor = make_sensor(job_id=None)
+    with stubbed(sensor) as stub:
+        stub.add_response("get_segment_export_jobs", page([]))
+        assert sensor.poke(context) is False  # no export job yet: not done
+        stub.add_response(
+            "get_segment_export_jobs",
+            page(
+                [
+                    job("old", "COMPLETED", "2026-01-01T00:00:00Z"),
+                    job("new", "PROCESSING", "2026-02-01T00:00:00Z"),
+                ]
+            ),
+        )
+        assert sensor.poke(context) is False  # the newest one still runs
+        stub.add_response(
+            "get_segment_export_jobs",
+            page(
+                [
+                    job("old", "COMPLETED", "2026-01-01T00:00:00Z"),
+                    job("new", "COMPLETED", "2026-02-01T00:00:00Z"),
+                ]
+            ),
+        )
+        assert sensor.poke(context).xcom_value == "s3://bucket/new"
+    assert context["ti"].xcom == {"job_id": "new"}
+
+
+def test_throttled_poke_is_not_done_and_not_failed(context):
+    sensor = make_sensor(botocore_config={"retries": {"mode": "standard", "max_attempts": 1}})
+    with stubbed(sensor) as stub:
+        stub.add_client_error(
+            "get_export_job", service_error_code="TooManyRequestsException", http_status_code=429
+        )
+        assert sensor.poke(context) is False
+
+
+def test_unknown_job_fails_instead_of_waiting(context):
+    sensor = make_sensor()
+    with stubbed(sensor) as stub:
+        stub.add_client_error("get_export_job", service_error_code="NotFoundException", http_status_code=404)
+        with pytest.raises(PinpointApiError, match="NotFoundException"):
+            sensor.poke(context)
+
+
+def test_blank_ids_fail_before_any_call(context):
+    sensor = make_sensor(segment_id="  ")
+    with stubbed(sensor), pytest.raises(ValueError, match="segment_id.*'  '"):
+        sensor.poke(context)
+
+
+def test_reschedule_mode_keeps_no_state_between_pokes(context):
+    first, second = make_sensor(mode="reschedule"), make_sensor(mode="reschedule")
+    with stubbed(first) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
+        assert first.poke(context) is False
+    with stubbed(second) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1")})
+        assert second.poke(context).xcom_value == "s3://bucket/j1"
+
+
+# ------------------------------------------------------------------ deferrable
+def test_deferrable_finished_job_does_not_defer(context):
+    sensor = make_sensor(deferrable=True)
+    with stubbed(sensor) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1")})
+        assert sensor.execute(context) == "s3://bucket/j1"
+
+
+def test_deferrable_running_job_defers_with_every_setting(context):
+    sensor = make_sensor(
+        deferrable=True,
+        job_id=None,
+        poke_interval=5,
+        timeout=100,
+        verify=False,
+        botocore_config={"read_timeout": 7},
+    )
+    with stubbed(sensor) as stub:
+        stub.add_response("get_segment_export_jobs", page([job("j9", "PROCESSING")]))
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SegmentExportJobTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout.total_seconds() == 100
+    _, kwargs = trigger.serialize()
+    assert kwargs["job_id"] == "j9"
+    assert kwargs["waiter_delay"] == 5 and kwargs["waiter_max_attempts"] == 20
+    assert (kwargs["aws_conn_id"], kwargs["region_name"], kwargs["verify"]) == (None, "us-east-1", False)
+    assert kwargs["botocore_config"] == {"read_timeout": 7}
+
+
+def test_deferrable_failed_job_skips_with_soft_fail(context):
+    sensor = make_sensor(deferrable=True, soft_fail=True)
+    with stubbed(sensor) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "FAILED")})
+        with pytest.raises(AirflowSkipException):
+            sensor.execute(context)
+
+
+def test_execute_complete_success(context):
+    sensor = make_sensor()
+    result = sensor.execute_complete(
+        context, {"status": "success", "job_id": "j1", "s3_url_prefix": "s3://b/x"}
+    )
+    assert result == "s3://b/x"
+    assert context["ti"].xcom == {"job_id": "j1"}
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        (None, PinpointApiError),
+        ({"status": "error", "reason": "failed", "job_id": "j1", "message": "boom"}, AirflowFailException),
+        ({"status": "error", "reason": "timeout", "job_id": "j1", "message": "slow"}, AirflowSensorTimeout),
+        (
+            {"status": "error", "reason": "api_error", "job_id": "j1", "message": "Forbidden"},
+            PinpointApiError,
+        ),
+    ],
+)
+def test_execute_complete_errors(context, event, error):
+    with pytest.raises(error):
+        make_sensor().execute_complete(context, event)
+    assert context["ti"].xcom == {}
