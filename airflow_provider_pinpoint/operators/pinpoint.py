@@ -27,7 +27,7 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
-    from airflow.utils.context import Context
+    from airflow.sdk import Context
 
 
 class ExportJobTimeoutError(PinpointError, TimeoutError):

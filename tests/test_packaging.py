@@ -1,0 +1,119 @@
+"""What users install: the wheel's contents, the provider registration, light imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([str(uv), "build", "--wheel", "--quiet", "-o", str(out), str(ROOT)], check=True)
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_wheel_holds_the_package_and_not_tests_or_examples(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    package = {n for n in names if n.startswith("airflow_provider_pinpoint/")}
+    for module in (
+        "__init__.py",
+        "_compat.py",
+        "get_provider_info.py",
+        "py.typed",
+        "hooks/pinpoint.py",
+        "operators/pinpoint.py",
+        "sensors/pinpoint.py",
+        "triggers/pinpoint.py",
+        "testing/__init__.py",
+        "testing/emulator.py",
+        "testing/pytest_plugin.py",
+    ):
+        assert f"airflow_provider_pinpoint/{module}" in package
+    assert not [n for n in names if n.startswith(("tests/", "example_dags/", "scripts/"))]
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "Classifier: Framework :: Apache Airflow :: Provider" in text
+    assert "License-Expression: Apache-2.0" in text
+    entry = zipfile.ZipFile(wheel).read(metadata.replace("METADATA", "entry_points.txt")).decode()
+    assert "provider_info = airflow_provider_pinpoint.get_provider_info:get_provider_info" in entry
+
+
+def test_entry_point_registers_the_provider():
+    (entry,) = [
+        e for e in entry_points(group="apache_airflow_provider") if e.dist.name == "airflow-provider-pinpoint"
+    ]
+    info = entry.load()()
+    assert info["package-name"] == "airflow-provider-pinpoint" == entry.dist.name
+    assert info["versions"][0] == entry.dist.version
+    assert "connection-types" not in info
+    modules = {
+        m
+        for kind in ("hooks", "sensors", "operators", "triggers")
+        for i in info[kind]
+        for m in i["python-modules"]
+    }
+    assert modules == {
+        "airflow_provider_pinpoint.hooks.pinpoint",
+        "airflow_provider_pinpoint.sensors.pinpoint",
+        "airflow_provider_pinpoint.operators.pinpoint",
+        "airflow_provider_pinpoint.triggers.pinpoint",
+    }
+
+
+def test_airflow_lists_the_provider_with_its_hooks_sensors_and_operators():
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    shown = subprocess.run(
+        [airflow, "providers", "get", "airflow-provider-pinpoint", "--full", "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (info,) = json.loads(next(line for line in shown.splitlines() if line.startswith("[{")))
+    assert info["package-name"] == "airflow-provider-pinpoint"
+    assert "airflow_provider_pinpoint.sensors.pinpoint" in json.dumps(info["sensors"])
+    assert "airflow_provider_pinpoint.operators.pinpoint" in json.dumps(info["operators"])
+    assert "airflow_provider_pinpoint.hooks.pinpoint" in json.dumps(info["hooks"])
+
+
+def run_python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def test_provider_info_imports_neither_airflow_nor_boto():
+    loaded = run_python(
+        "import sys, airflow_provider_pinpoint.get_provider_info as m; m.get_provider_info();"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in {'airflow', 'boto3', 'botocore'}))"
+    )
+    assert loaded.strip() == "[]"
+
+
+def test_importing_and_constructing_creates_no_client_and_loads_nothing_optional():
+    code = """
+import sys
+import botocore.client, botocore.session
+made = []
+orig = botocore.session.Session.create_client
+botocore.session.Session.create_client = lambda *a, **k: made.append(a) or orig(*a, **k)
+from airflow_provider_pinpoint.operators.pinpoint import SegmentExportJobOperator
+from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+SegmentExportJobOperator(task_id="t", application_id="{{ params.a }}", segment_id="{{ params.s }}",
+                         role_arn="{{ params.r }}", s3_url_prefix="{{ params.p }}/{{ run_id }}")
+SegmentExportJobSensor(task_id="w", application_id="{{ params.a }}", segment_id="{{ params.s }}")
+optional = sorted(n for n in sys.modules if n.split('.')[0] in {'aiobotocore', 'moto', 'flask'}
+                  or n.startswith(('airflow_provider_pinpoint.testing', 'airflow.providers.openlineage')))
+print(len(made), optional)
+"""
+    assert run_python(code).strip() == "0 []"
