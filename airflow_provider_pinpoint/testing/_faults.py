@@ -49,14 +49,22 @@ class FaultInjector:
             self.throttles_injected = 0
             self.errors_injected = 0
             self._burst = 0
+            self._burst_after = 0
             self._rng = random.Random(self._seed)
 
-    def throttle_burst(self, n: int) -> None:
-        """Make the next ``n`` Pinpoint requests answer 429 TooManyRequestsException (adds to any left)."""
-        if n < 0:
-            raise ValueError("n must not be negative")
+    def throttle_burst(self, n: int, *, after: int = 0) -> None:
+        """Make ``n`` Pinpoint requests in a row answer 429 TooManyRequestsException (adds to any left).
+
+        Args:
+            n: How many requests to throttle.
+            after: How many requests to let through first, so a burst can land in the middle of
+                a wait (it replaces any earlier ``after`` still pending).
+        """
+        if n < 0 or after < 0:
+            raise ValueError(f"n and after must not be negative, got n={n!r}, after={after!r}")
         with self._lock:
             self._burst += n
+            self._burst_after = after
 
     @property
     def burst_remaining(self) -> int:
@@ -67,7 +75,9 @@ class FaultInjector:
         """Decide the fault, if any, for one request (the burst first, then the two rates)."""
         with self._lock:
             fault = None
-            if self._burst > 0:
+            if self._burst > 0 and self._burst_after > 0:
+                self._burst_after -= 1
+            elif self._burst > 0:
                 self._burst -= 1
                 fault = THROTTLE
             elif self.throttle_rate > 0 and self._rng.random() < self.throttle_rate:

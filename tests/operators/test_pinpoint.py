@@ -96,7 +96,7 @@ def test_running_past_max_attempts_says_how_long_it_waited(context):
 
 
 def test_throttled_check_is_asked_again(context):
-    op = make_operator(botocore_config={"retries": {"mode": "standard", "max_attempts": 1}})
+    op = make_operator(botocore_config={"retries": {"mode": "standard", "total_max_attempts": 1}})
     with Stubber(op.hook.conn) as stub:
         stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
         stub.add_client_error(

@@ -117,7 +117,7 @@ def test_without_job_id_waits_on_the_newest_job_each_poke(context):
 
 
 def test_throttled_poke_is_not_done_and_not_failed(context):
-    sensor = make_sensor(botocore_config={"retries": {"mode": "standard", "max_attempts": 1}})
+    sensor = make_sensor(botocore_config={"retries": {"mode": "standard", "total_max_attempts": 1}})
     with stubbed(sensor) as stub:
         stub.add_client_error(
             "get_export_job", service_error_code="TooManyRequestsException", http_status_code=429

@@ -1,0 +1,146 @@
+"""SegmentExportJobTrigger over real HTTP against the local Pinpoint emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+NO_BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+def make_trigger(**kwargs) -> SegmentExportJobTrigger:
+    args = {"application_id": "app", "job_id": "job", "waiter_delay": 0, "waiter_max_attempts": 5, **kwargs}
+    return SegmentExportJobTrigger(**args)
+
+
+async def first_event(trigger: SegmentExportJobTrigger) -> dict:
+    event = await trigger.run().asend(None)
+    json.dumps(event.payload)  # the triggerer stores it: JSON-native only
+    return event.payload
+
+
+def start_export(emulator, seed, bucket_prefix: str | None = None) -> dict:
+    return emulator.client("pinpoint").create_export_job(
+        ApplicationId=seed.application_id,
+        ExportJobRequest={
+            "RoleArn": seed.role_arn,
+            "S3UrlPrefix": bucket_prefix or f"{seed.s3_base_prefix}/run",
+            "SegmentId": seed.segment_id,
+        },
+    )["ExportJobResponse"]
+
+
+def test_serialize_round_trip_keeps_every_setting():
+    trigger = make_trigger(
+        s3_url_prefix="s3://b/p",
+        fail_on_failing=True,
+        aws_conn_id=None,
+        region_name="eu-west-1",
+        verify="/etc/ca.pem",
+        botocore_config={"retries": {"max_attempts": 3}},
+    )
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    again = getattr(importlib.import_module(module), name)(**kwargs)
+    assert again.serialize() == (classpath, kwargs)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["aws_conn_id"] is None and kwargs["region_name"] == "eu-west-1"
+
+
+async def test_success(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed)
+    event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
+
+
+async def test_empty_definition_reports_the_requested_prefix(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "COMPLETED", Definition={})
+    trigger = make_trigger(
+        application_id=seed.application_id, job_id=job["Id"], s3_url_prefix="s3://asked/for"
+    )
+    assert (await first_event(trigger))["s3_url_prefix"] == "s3://asked/for"
+
+
+async def test_failed(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed, "s3://missing-bucket/x")
+    event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    assert (event["status"], event["reason"], event["job_id"]) == ("error", "failed", job["Id"])
+    assert "FAILED" in event["message"] and "missing-bucket" in event["message"]
+
+
+async def test_failing_ends_the_wait_only_with_fail_on_failing(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "FAILING")
+    trigger = make_trigger(application_id=seed.application_id, job_id=job["Id"], waiter_max_attempts=2)
+    assert (await first_event(trigger))["reason"] == "timeout"
+    trigger = make_trigger(application_id=seed.application_id, job_id=job["Id"], fail_on_failing=True)
+    assert (await first_event(trigger))["reason"] == "failed"
+
+
+async def test_timeout_after_max_attempts_of_a_running_job(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "SOMETHING_NEW")
+    event = await first_event(
+        make_trigger(application_id=seed.application_id, job_id=job["Id"], waiter_max_attempts=3)
+    )
+    assert (event["status"], event["reason"]) == ("error", "timeout")
+    assert "not finished after 3 polls" in event["message"]
+    assert pinpoint_emulator.calls("GetExportJob") == 3
+
+
+async def test_not_found_is_an_api_error_with_request_id(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    event = await first_event(make_trigger(application_id=seed.application_id, job_id="no-such-job"))
+    assert (event["status"], event["reason"], event["job_id"]) == ("error", "api_error", "no-such-job")
+    assert "NotFoundException" in event["message"] and "RequestID: " in event["message"]
+    assert "RequestID: unknown" not in event["message"]
+    assert "2026-10-30" in event["message"]
+
+
+async def test_burst_of_429s_in_the_middle_still_ends_in_success(pinpoint_emulator, capsys, caplog):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
+    pinpoint_emulator.faults.throttle_burst(6, after=1)  # after the first poll
+    trigger = make_trigger(
+        application_id=seed.application_id,
+        job_id=job["Id"],
+        waiter_max_attempts=3,  # the three real answers; the six 429s must not count
+        botocore_config=NO_BOTOCORE_RETRIES,
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "success"
+    assert pinpoint_emulator.faults.throttles_injected == 6
+    logged = capsys.readouterr().out + caplog.text
+    assert [f"Transient error #{n}," in logged for n in range(1, 7)] == [True] * 6
+    assert "Transient error #7," not in logged
+
+
+async def test_a_slow_poll_does_not_block_the_event_loop(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.faults.latency = 0.5
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    background = asyncio.ensure_future(ticker())
+    try:
+        event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    finally:
+        background.cancel()
+    assert event["status"] == "success"
+    assert ticks >= 10  # the loop kept running while the request waited half a second
