@@ -112,7 +112,7 @@ from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
 SegmentExportJobOperator(task_id="t", application_id="{{ params.a }}", segment_id="{{ params.s }}",
                          role_arn="{{ params.r }}", s3_url_prefix="{{ params.p }}/{{ run_id }}")
 SegmentExportJobSensor(task_id="w", application_id="{{ params.a }}", segment_id="{{ params.s }}")
-optional = sorted(n for n in sys.modules if n.split('.')[0] in {'aiobotocore', 'moto', 'flask'}
+optional = sorted(n for n in sys.modules if n.split('.')[0] in {'aiobotocore', 'moto'}
                   or n.startswith(('airflow_provider_pinpoint.testing', 'airflow.providers.openlineage')))
 print(len(made), optional)
 """

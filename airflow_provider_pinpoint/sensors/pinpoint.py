@@ -50,7 +50,8 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
     :param fail_on_failing: fail as soon as the job is FAILING.
     :param deferrable: wait in the triggerer instead of a worker slot (needs a running
         triggerer). Defaults to ``[operators] default_deferrable``. The first check runs on the
-        worker, so a finished job never defers.
+        worker, so a finished job never defers; with no export job yet (and no ``job_id``) the
+        trigger waits for one to appear and then for it to finish.
     :param poke_interval: seconds between checks (also the trigger's waiter_delay).
     :param timeout: seconds before the sensor times out (``AirflowSensorTimeout``).
     :param aws_conn_id: the Airflow AWS connection (default ``aws_default``); None uses boto3's
@@ -149,15 +150,12 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
             if self.soft_fail:
                 raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
             raise
-        job_id = job["Id"] if job is not None else self.job_id
-        if job_id is None:
-            self.log.info("No export job to defer on yet; poking on the worker until one exists.")
-            return super().execute(context)
         interval = max(float(self.poke_interval), 0.0)
         self.defer(
             trigger=SegmentExportJobTrigger(
                 application_id=self.application_id,
-                job_id=job_id,
+                job_id=job["Id"] if job is not None else self.job_id,
+                segment_id=self.segment_id,
                 waiter_delay=interval,
                 waiter_max_attempts=max(1, math.ceil(self.timeout / interval)) if interval else 1_000_000,
                 fail_on_failing=self.fail_on_failing,

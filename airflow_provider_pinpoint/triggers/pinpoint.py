@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
 from airflow_provider_pinpoint.hooks.pinpoint import (
+    ExportJobNotFoundError,
     PinpointHook,
     PinpointTransientError,
     job_state,
@@ -21,12 +22,15 @@ class SegmentExportJobTrigger(BaseTrigger):
     """
     Poll an export job with GetExportJob until its JobStatus is terminal, then fire one event.
 
+    Without a ``job_id`` it first waits for the segment to have an export job (GetSegmentExportJobs
+    at every poll; no job yet counts as running), then follows the newest one with GetExportJob.
+
     It decides with the same job-state rule as the sensor and the operator. Every AWS call (and
     the connection lookup before it) runs in a worker thread, so a slow or throttled poll never
     blocks the triggerer's event loop; aiobotocore is not needed.
 
     :param application_id: the Pinpoint ApplicationId.
-    :param job_id: the export job's Id.
+    :param job_id: the export job's Id, or None to follow the segment's newest export job.
     :param s3_url_prefix: the prefix the job was asked to write to; reported when Pinpoint returns
         an empty Definition. None when unknown (the sensor then looks it up).
     :param waiter_delay: seconds between two polls.
@@ -34,6 +38,7 @@ class SegmentExportJobTrigger(BaseTrigger):
         met throttling, a 5xx or a connection error (after botocore's own retries) are tried again
         after waiter_delay seconds, doubling each time up to 300 seconds, and are not counted.
     :param fail_on_failing: treat JobStatus FAILING as failed instead of waiting for FAILED.
+    :param segment_id: the SegmentId; needed when ``job_id`` is None.
     :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
     :param region_name: the AWS Region, or None for the connection's.
     :param verify: whether (or with which CA bundle) to verify SSL certificates.
@@ -48,11 +53,12 @@ class SegmentExportJobTrigger(BaseTrigger):
         self,
         *,
         application_id: str,
-        job_id: str,
+        job_id: str | None,
         s3_url_prefix: str | None = None,
         waiter_delay: float = 30,
         waiter_max_attempts: int = 480,
         fail_on_failing: bool = False,
+        segment_id: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -65,6 +71,7 @@ class SegmentExportJobTrigger(BaseTrigger):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.fail_on_failing = fail_on_failing
+        self.segment_id = segment_id
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -81,6 +88,7 @@ class SegmentExportJobTrigger(BaseTrigger):
                 "waiter_delay": self.waiter_delay,
                 "waiter_max_attempts": self.waiter_max_attempts,
                 "fail_on_failing": self.fail_on_failing,
+                "segment_id": self.segment_id,
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
                 "verify": self.verify,
@@ -97,14 +105,24 @@ class SegmentExportJobTrigger(BaseTrigger):
             config=self.botocore_config,
         )
 
+    def _current_job(self, hook: PinpointHook, job_id: str | None) -> dict[str, Any] | None:
+        """The job to judge at this poll; None while the segment has no export job yet."""
+        if job_id is not None:
+            return hook.get_export_job(self.application_id, job_id)
+        try:
+            return hook.get_segment_export_job(self.application_id, str(self.segment_id))
+        except ExportJobNotFoundError:
+            return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal JobStatus, the attempts run out, or a permanent API error."""
         hook = self.hook()
+        job_id = self.job_id
         attempt = 0
         retries = 0
         while attempt < self.waiter_max_attempts:
             try:
-                job = await asyncio.to_thread(hook.get_export_job, self.application_id, self.job_id)
+                job = await asyncio.to_thread(self._current_job, hook, job_id)
             except PinpointTransientError as error:
                 retries += 1
                 delay = min(float(self.waiter_delay) * 2 ** min(retries - 1, 10), MAX_TRANSIENT_BACKOFF)
@@ -112,28 +130,39 @@ class SegmentExportJobTrigger(BaseTrigger):
                 await asyncio.sleep(delay)
                 continue
             except Exception as error:  # permanent API errors, and a connection that cannot be read
-                yield self._error("api_error", str(error))
+                yield self._error("api_error", str(error), job_id)
                 return
             attempt += 1
             retries = 0
-            state = job_state(job, fail_on_failing=self.fail_on_failing)
-            if state.outcome == "completed":
-                definition = job.get("Definition") or {}
-                prefix = definition.get("S3UrlPrefix") or self.s3_url_prefix
-                yield TriggerEvent({"status": "success", "job_id": self.job_id, "s3_url_prefix": prefix})
-                return
-            if state.outcome == "failed":
-                yield self._error("failed", state.message)
-                return
-            log = self.log.warning if state.unknown_status else self.log.info
-            log("Poll %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
+            if job is None:
+                self.log.info(
+                    "Poll %d/%d: segment %s has no export job yet.",
+                    attempt,
+                    self.waiter_max_attempts,
+                    self.segment_id,
+                )
+            else:
+                job_id = job["Id"]
+                state = job_state(job, fail_on_failing=self.fail_on_failing)
+                if state.outcome == "completed":
+                    prefix = (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
+                    yield TriggerEvent({"status": "success", "job_id": job["Id"], "s3_url_prefix": prefix})
+                    return
+                if state.outcome == "failed":
+                    yield self._error("failed", state.message, job["Id"])
+                    return
+                log = self.log.warning if state.unknown_status else self.log.info
+                log("Poll %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
             if attempt < self.waiter_max_attempts:
                 await asyncio.sleep(self.waiter_delay)
+        what = f"Export job {job_id}" if job_id else f"An export job of segment {self.segment_id}"
         yield self._error(
             "timeout",
-            f"Export job {self.job_id} of application {self.application_id} was not finished after "
+            f"{what} of application {self.application_id} was not finished after "
             f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart.",
+            job_id,
         )
 
-    def _error(self, reason: str, message: str) -> TriggerEvent:
-        return TriggerEvent({"status": "error", "reason": reason, "job_id": self.job_id, "message": message})
+    @staticmethod
+    def _error(reason: str, message: str, job_id: str | None) -> TriggerEvent:
+        return TriggerEvent({"status": "error", "reason": reason, "job_id": job_id, "message": message})

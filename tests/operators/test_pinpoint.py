@@ -203,6 +203,7 @@ def test_deferrable_defers_after_create_with_every_setting(context):
         "waiter_delay": 15,
         "waiter_max_attempts": 4,
         "fail_on_failing": True,
+        "segment_id": None,
         "aws_conn_id": None,
         "region_name": "us-east-1",
         "verify": "/ca.pem",

@@ -175,7 +175,7 @@ def test_deferrable_running_job_defers_with_every_setting(context):
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout.total_seconds() == 100
     _, kwargs = trigger.serialize()
-    assert kwargs["job_id"] == "j9"
+    assert (kwargs["job_id"], kwargs["segment_id"]) == ("j9", SEG)  # resolved before deferring
     assert kwargs["waiter_delay"] == 5 and kwargs["waiter_max_attempts"] == 20
     assert (kwargs["aws_conn_id"], kwargs["region_name"], kwargs["verify"]) == (None, "us-east-1", False)
     assert kwargs["botocore_config"] == {"read_timeout": 7}
@@ -214,3 +214,13 @@ def test_execute_complete_errors(context, event, error):
     with pytest.raises(error):
         make_sensor().execute_complete(context, event)
     assert context["ti"].xcom == {}
+
+
+def test_deferrable_without_any_job_yet_defers_to_wait_for_one(context):
+    sensor = make_sensor(deferrable=True, job_id=None, poke_interval=5, timeout=50)
+    with stubbed(sensor) as stub:
+        stub.add_response("get_segment_export_jobs", page([]))
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute(context)
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["job_id"], kwargs["segment_id"], kwargs["waiter_max_attempts"]) == (None, SEG, 10)

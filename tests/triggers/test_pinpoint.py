@@ -144,3 +144,41 @@ async def test_a_slow_poll_does_not_block_the_event_loop(pinpoint_emulator):
         background.cancel()
     assert event["status"] == "success"
     assert ticks >= 10  # the loop kept running while the request waited half a second
+
+
+async def test_without_job_id_waits_for_the_segments_first_export(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    trigger = make_trigger(
+        application_id=seed.application_id,
+        job_id=None,
+        segment_id=seed.segment_id,
+        waiter_delay=0.05,
+        waiter_max_attempts=400,
+    )
+    run = trigger.run()
+    polling = asyncio.ensure_future(run.asend(None))
+    while pinpoint_emulator.calls("GetSegmentExportJobs") < 2:  # polls that found no job yet
+        await asyncio.sleep(0.01)
+    job = start_export(pinpoint_emulator, seed)
+    event = (await polling).payload
+    assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
+
+
+async def test_without_job_id_the_job_found_is_then_polled_by_id(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    job = start_export(pinpoint_emulator, seed)
+    pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
+    trigger = make_trigger(application_id=seed.application_id, job_id=None, segment_id=seed.segment_id)
+    assert (await first_event(trigger))["job_id"] == job["Id"]
+    assert pinpoint_emulator.calls("GetSegmentExportJobs") == 1
+    assert pinpoint_emulator.calls("GetExportJob") == 3
+
+
+async def test_without_job_id_a_segment_that_never_exports_times_out(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    trigger = make_trigger(
+        application_id=seed.application_id, job_id=None, segment_id=seed.segment_id, waiter_max_attempts=2
+    )
+    event = await first_event(trigger)
+    assert (event["reason"], event["job_id"]) == ("timeout", None)
+    assert f"An export job of segment {seed.segment_id}" in event["message"]
