@@ -6,13 +6,16 @@ UV_VERSION := 0.13.9
 PINS ?= requirements/airflow-3.3.txt
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test lint typecheck unit wheel lock clean
+.PHONY: help install demo test lint typecheck unit wheel lock matrix matrix-lock constrained clean
 
 help:
 	@echo "make demo    run the example DAG end to end on the local Pinpoint emulator"
 	@echo "make test    lint, type-check and run the whole test suite"
 	@echo "make wheel   build the wheel and sdist into dist/"
+	@echo "make matrix  the whole suite on every supported Airflow line, one environment per cell"
+	@echo "make constrained  install the wheel under Airflow's constraint files, as MWAA does"
 	@echo "make lock    regenerate $(PINS) (pinned to packages released before a fixed date)"
+	@echo "make matrix-lock  regenerate the matrix pin files in requirements/matrix/"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +52,35 @@ lock: $(BIN)/uv
 	$(BIN)/uv pip compile requirements/airflow-3.3.in -o $(PINS) --python-version 3.11 \
 		--exclude-newer 2026-11-20 --no-header --quiet
 
+# The compatibility matrix: one environment per cell, each installed from its pin file.
+# Pins come from Airflow's own constraint file where we have one (the 2.10 and 3.0 lines, as
+# MWAA uses them), else from uv's resolver limited to packages released within about two weeks
+# of that Airflow release (--exclude-newer). `make test` is the Airflow 3.3 cell.
+MATRIX_CELLS := airflow-2.10 airflow-2.10-amazon-8.28 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2
+CONSTRAINTS := requirements/constraints
+LOCK_airflow-2.10 := -c $(CONSTRAINTS)/constraints-airflow-2.10-python-3.11.txt --exclude-newer 2026-11-20
+LOCK_airflow-2.10-amazon-8.28 := --exclude-newer 2025-02-24
+LOCK_airflow-2.11 := --exclude-newer 2026-03-28
+LOCK_airflow-3.0 := -c $(CONSTRAINTS)/constraints-airflow-3.0-python-3.11.txt --exclude-newer 2026-11-20
+LOCK_airflow-3.1 := --exclude-newer 2026-03-26
+LOCK_airflow-3.2 := --exclude-newer 2026-06-12
+
+matrix-lock: $(BIN)/uv
+	@for cell in $(MATRIX_CELLS); do \
+		flags=$$(make -s --no-print-directory matrix-flags CELL=$$cell); \
+		echo "$$cell: $$flags"; \
+		$(BIN)/uv pip compile requirements/matrix/$$cell.in $$flags -o requirements/matrix/$$cell.txt \
+			--python-version 3.11 --no-header --quiet || exit 1; \
+	done
+
+matrix-flags:
+	@echo $(LOCK_$(CELL))
+
+matrix:
+	CELLS="$(or $(CELLS),$(MATRIX_CELLS))" bash scripts/matrix.sh
+
+constrained: wheel
+	bash scripts/constrained.sh
+
 clean:
-	rm -rf $(VENV) .airflow dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .matrix .airflow dist build .pytest_cache .mypy_cache .ruff_cache

@@ -35,3 +35,13 @@ class FakeTaskInstance:
 def context() -> dict:
     """A task context without logical_date or dag_run, as an Airflow 3 manual run may have."""
     return {"ti": FakeTaskInstance()}
+
+
+@pytest.fixture
+def no_backoff_sleep(monkeypatch):
+    """Keep every retry path but skip its pauses: botocore's backoff and the provider's own."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    monkeypatch.setattr("airflow_provider_pinpoint.triggers.pinpoint.MIN_TRANSIENT_BACKOFF", 0)
+    monkeypatch.setattr("airflow_provider_pinpoint.hooks.pinpoint.CREATE_RETRY_DELAY", 0)

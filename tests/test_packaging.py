@@ -117,3 +117,33 @@ optional = sorted(n for n in sys.modules if n.split('.')[0] in {'aiobotocore', '
 print(len(made), optional)
 """
     assert run_python(code).strip() == "0 []"
+
+
+def test_no_deprecation_warning_comes_from_this_package_or_its_examples():
+    """Importing every module and loading every example DAG raises no deprecation of ours."""
+    code = f"""
+import importlib, json, pkgutil, warnings
+import airflow_provider_pinpoint as pkg
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    names = [m.name for m in pkgutil.walk_packages(pkg.__path__, "airflow_provider_pinpoint.")
+             if ".testing" not in m.name]
+    for name in names:
+        importlib.import_module(name)
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
+    bag = DagBag(dag_folder={str(ROOT / "example_dags")!r})
+    assert not bag.import_errors, bag.import_errors
+found = [(w.category, str(w.message), w.filename) for w in caught]
+for path, items in (getattr(bag, "captured_warnings", None) or {{}}).items():
+    found += [(DeprecationWarning, str(item), path) for item in items]
+ours = sorted({{f"{{c.__name__}}: {{m}} ({{f}})" for c, m, f in found
+                if issubclass(c, (DeprecationWarning, FutureWarning))
+                and ("airflow_provider_pinpoint" in f or "example_dags" in f)}})
+print(json.dumps([len(names), ours]))
+"""
+    count, ours = json.loads(run_python(code))
+    assert count >= 10
+    assert ours == []

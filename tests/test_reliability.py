@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -22,7 +23,12 @@ from airflow_provider_pinpoint._compat import (
     AirflowSkipException,
     TaskDeferred,
 )
-from airflow_provider_pinpoint.hooks.pinpoint import MAX_PAGES, PinpointApiError, PinpointHook
+from airflow_provider_pinpoint.hooks.pinpoint import (
+    MAX_PAGES,
+    PinpointApiError,
+    PinpointHook,
+    PinpointTransientError,
+)
 from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError, SegmentExportJobOperator
 from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
 from tests.conftest import FakeTaskInstance
@@ -31,13 +37,6 @@ from tests.hooks.test_pinpoint import APP, ROLE, SEG, job
 # Four attempts per call, and no real backoff sleeps: the tests stay fast and still go
 # through botocore's retry handler over HTTP.
 RETRYING = {"retries": {"mode": "standard", "total_max_attempts": 4}}
-
-
-@pytest.fixture
-def no_backoff_sleep(monkeypatch):
-    from botocore.retries import standard
-
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
 
 def run_deferred(task, context, deferred: TaskDeferred):
@@ -503,3 +502,108 @@ def test_every_trigger_payload_and_xcom_is_json(pinpoint_emulator):
     event = asyncio.run(deferred.value.trigger.run().asend(None))
     json.dumps(event.payload)
     json.dumps(context["ti"].xcom)
+
+
+# ------------------------------------------------------------------ CreateExportJob is never duplicated
+def test_a_create_that_timed_out_is_not_sent_again_and_the_retry_adopts_it(
+    pinpoint_emulator, no_backoff_sleep
+):
+    """The request reached Pinpoint but its answer was lost: one export, not one per re-send."""
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    args = {
+        "task_id": "export",
+        "application_id": seed.application_id,
+        "segment_id": seed.segment_id,
+        "role_arn": seed.role_arn,
+        "s3_url_prefix": f"{seed.s3_base_prefix}/run-1",
+        "waiter_delay": 0,
+    }
+    run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
+    pinpoint_emulator.faults.latency = 2.0  # every answer comes after the client gave up
+    slow = SegmentExportJobOperator(
+        botocore_config={"read_timeout": 0.5, "retries": {"total_max_attempts": 2}}, **args
+    )
+    with pytest.raises(PinpointTransientError, match="CreateExportJob"):
+        slow.execute({"ti": FakeTaskInstance(try_number=1), "dag_run": run})
+    pinpoint_emulator.faults.latency = 0
+    deadline = time.monotonic() + 30  # the lost request is still being answered: wait for it to land
+    while pinpoint_emulator.calls("CreateExportJob") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pinpoint_emulator.calls("CreateExportJob") == 1
+
+    retry = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
+    prefix = SegmentExportJobOperator(**args).execute(retry)
+    assert pinpoint_emulator.calls("CreateExportJob") == 1
+    ids = [r["Id"] for r in PinpointHook().iter_exported_endpoints(prefix)]
+    assert sorted(ids) == sorted(seed.endpoint_ids)  # each endpoint once: no second export mixed in
+
+
+def test_sensor_asks_again_when_the_prefix_lookup_is_throttled(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    job_id = pinpoint_emulator.client("pinpoint").create_export_job(
+        ApplicationId=seed.application_id,
+        ExportJobRequest={
+            "RoleArn": seed.role_arn,
+            "S3UrlPrefix": f"{seed.s3_base_prefix}/e",
+            "SegmentId": seed.segment_id,
+        },
+    )["ExportJobResponse"]["Id"]
+    pinpoint_emulator.script_job(
+        seed.application_id, job_id, [{"JobStatus": "COMPLETED", "Definition": {}}, "COMPLETED"]
+    )
+    pinpoint_emulator.faults.throttle_burst(10, after=1)  # GetExportJob answers; the listing is throttled
+    sensor = sensor_for(
+        pinpoint_emulator, seed, job_id, botocore_config={"retries": {"total_max_attempts": 1}}
+    )
+    context = {"ti": FakeTaskInstance()}
+    assert sensor.poke(context) is False
+    assert context["ti"].xcom == {}
+    pinpoint_emulator.faults.reset()
+    assert sensor.poke(context).xcom_value == f"{seed.s3_base_prefix}/e"
+
+
+def test_job_id_rendered_from_a_missing_xcom_is_refused_before_any_call(context):
+    sensor = SegmentExportJobSensor(task_id="w", application_id=APP, segment_id=SEG, job_id="None")
+    sensor.hook.__dict__["conn"] = Raising(AssertionError("no call expected"))
+    with pytest.raises(ValueError, match="job_id rendered to 'None'"):
+        sensor.poke(context)
+
+
+def test_a_missing_job_names_application_segment_and_job(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    with pytest.raises(PinpointApiError) as raised:
+        PinpointHook().get_segment_export_job(seed.application_id, seed.segment_id, "no-such-job")
+    for part in (seed.application_id, seed.segment_id, "no-such-job", "NotFoundException"):
+        assert part in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("waiter_delay", float("nan")), ("waiter_delay", float("inf")), ("waiter_max_attempts", 10**13)],
+)
+def test_unusable_waits_are_refused_before_the_export_starts(context, field, value):
+    op = SegmentExportJobOperator(
+        task_id="e",
+        application_id=APP,
+        segment_id=SEG,
+        role_arn=ROLE,
+        s3_url_prefix="s3://bkt/p",
+        deferrable=True,
+        **{field: value},
+    )
+    op.hook.__dict__["conn_without_retries"] = Raising(AssertionError("no call expected"))
+    with pytest.raises(ValueError, match=field):
+        op.execute(context)
+
+
+def test_deferrable_first_check_honours_never_fail(context):
+    sensor = SegmentExportJobSensor(
+        task_id="w", application_id=APP, segment_id=SEG, job_id="j1", deferrable=True, aws_conn_id=None
+    )
+    if not hasattr(sensor, "never_fail"):
+        pytest.skip("this Airflow has no never_fail")
+    sensor.never_fail = True
+    with Stubber(sensor.hook.conn) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "FAILED")})
+        with pytest.raises(AirflowSkipException):
+            sensor.execute(context)

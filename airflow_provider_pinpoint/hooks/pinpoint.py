@@ -6,15 +6,16 @@ import gzip
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, HTTPClientError
 
 #: The JobStatus that means the export finished and wrote all its files.
 JOB_SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
@@ -37,6 +38,11 @@ JOB_TERMINAL_STATES: frozenset[str] = JOB_SUCCESS_STATES | JOB_FAILURE_STATES
 
 #: The most pages one listing may read before it stops with an error.
 MAX_PAGES = 10_000
+#: Tries of CreateExportJob, and the pause in seconds before the second (doubling after).
+CREATE_ATTEMPTS = 4
+CREATE_RETRY_DELAY = 2.0
+#: Seconds of clock difference allowed when matching a job's CreationDate against this machine's time.
+CLOCK_SKEW = 300
 
 END_OF_SUPPORT_HINT = (
     "AWS ended support for Amazon Pinpoint segments and export jobs on 2026-10-30; "
@@ -63,8 +69,8 @@ _TRANSIENT_CODES = frozenset(
 _END_OF_SUPPORT_CODES = frozenset(
     {"ForbiddenException", "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "404"}
 )
-_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}$")
+_S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
+_ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}")
 
 
 class PinpointError(Exception):
@@ -93,6 +99,10 @@ class PinpointTransientError(PinpointError):
     """
 
 
+class ExportJobTimeoutError(PinpointError, TimeoutError):
+    """The export job was still running after the operator's waiter_max_attempts checks."""
+
+
 class ExportJobNotFoundError(PinpointError, LookupError):
     """The segment has no export job yet, or the job asked for belongs to another segment."""
 
@@ -102,7 +112,10 @@ class ExportJobNotFoundError(PinpointError, LookupError):
 # --------------------------------------------------------------------------------------------
 def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
     """
-    Check that an id argument is a non-blank string.
+    Check that an id argument is a non-blank string without surrounding white space.
+
+    The strings ``"None"`` and ``"null"`` are refused too: they are what a template renders
+    for a missing value, such as an XCom that was never pushed.
 
     :param name: the parameter's name, used in the error.
     :param value: the rendered value.
@@ -111,8 +124,10 @@ def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
     """
     if value is None and optional:
         return
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise ValueError(f"{name} must be a non-empty string without surrounding spaces, got {value!r}")
+    if value in {"None", "null"}:
+        raise ValueError(f"{name} rendered to {value!r}: the template found no value (an empty XCom?)")
 
 
 def validate_page_size(page_size: Any) -> None:
@@ -134,7 +149,7 @@ def validate_s3_url_prefix(s3_url_prefix: Any, name: str = "s3_url_prefix") -> t
     :return: ``(bucket, key_prefix)``; the key prefix has no leading slash and may be empty.
     :raises ValueError: naming the parameter and the value.
     """
-    match = _S3_URL.match(s3_url_prefix) if isinstance(s3_url_prefix, str) else None
+    match = _S3_URL.fullmatch(s3_url_prefix) if isinstance(s3_url_prefix, str) else None
     if not match:
         raise ValueError(
             f"{name} must look like 's3://bucket' or 's3://bucket/prefix', got {s3_url_prefix!r}"
@@ -148,7 +163,7 @@ def validate_role_arn(role_arn: Any) -> None:
 
     :raises ValueError: naming ``role_arn`` and the value.
     """
-    if not isinstance(role_arn, str) or not _ROLE_ARN.match(role_arn):
+    if not isinstance(role_arn, str) or not _ROLE_ARN.fullmatch(role_arn):
         raise ValueError(
             f"role_arn must be an IAM role ARN like 'arn:aws:iam::123456789012:role/name', got {role_arn!r}"
         )
@@ -222,7 +237,8 @@ def failure_message(job: dict[str, Any]) -> str:
     :param job: an ExportJobResponse dict.
     :return: a message for the task log and the raised exception.
     """
-    failures = list(job.get("Failures") or [])
+    raw = job.get("Failures") or []
+    failures = [raw] if isinstance(raw, str) else list(raw)
     shown = "; ".join(str(f) for f in failures[:5]) or "none reported"
     more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
     return (
@@ -233,17 +249,28 @@ def failure_message(job: dict[str, Any]) -> str:
     )
 
 
-def creation_time(job: dict[str, Any]) -> datetime:
+def aware(when: datetime) -> datetime:
+    """``when`` with UTC as its time zone if it has none."""
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def creation_time(job: dict[str, Any]) -> datetime | None:
     """
-    A job's CreationDate (an ISO-8601 string in the API) as an aware datetime; the epoch's start if absent.
+    A job's CreationDate (an ISO-8601 string in the API) as an aware datetime.
 
     :param job: an ExportJobResponse dict.
+    :return: the datetime, or None when CreationDate is missing or not ISO-8601.
     """
+    raw = str(job.get("CreationDate") or "")
     try:
-        when = datetime.fromisoformat(str(job.get("CreationDate") or "").replace("Z", "+00:00"))
+        return aware(datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in {"Z", "z"} else raw))
     except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        return None
+
+
+def newest_key(job: dict[str, Any]) -> tuple[datetime, str]:
+    """Sort key that orders jobs oldest to newest: CreationDate (unreadable ones first), then Id."""
+    return creation_time(job) or datetime.min.replace(tzinfo=timezone.utc), str(job.get("Id", ""))
 
 
 def is_transient(error: BaseException) -> bool:
@@ -266,6 +293,10 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def _request_id(error: ClientError) -> str | None:
+    return error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get("RequestId")
+
+
 def describe_client_error(operation: str, subject: str, error: ClientError) -> PinpointApiError:
     """
     Turn a permanent ClientError into a :class:`PinpointApiError` with a message a user can act on.
@@ -275,9 +306,7 @@ def describe_client_error(operation: str, subject: str, error: ClientError) -> P
     """
     err = error.response.get("Error", {})
     code = str(err.get("Code", "Unknown"))
-    request_id = error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get(
-        "RequestId"
-    )
+    request_id = _request_id(error)
     message = f"Pinpoint {operation} failed for {subject}: {code}: {err.get('Message') or 'no message'}"
     message += f" (RequestID: {request_id or 'unknown'})."
     if code in _END_OF_SUPPORT_CODES:
@@ -291,14 +320,16 @@ class PinpointHook(AwsBaseHook):
 
     A thin wrapper around the boto3 ``pinpoint`` client (signing name ``mobiletargeting``); the
     client defaults to botocore's ``standard`` retry mode (throttling and 5xx retried with
-    backoff) unless the connection or ``config`` sets retries.
+    backoff) unless the connection or ``config`` sets retries, or ``AWS_RETRY_MODE`` is set.
 
     Additional arguments (such as ``aws_conn_id``, ``region_name``, ``verify``, ``config``) are
     passed down to :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
 
-    Every method raises :class:`PinpointApiError` for a permanent API error,
-    :class:`PinpointTransientError` when throttling, 5xx or connection errors outlast botocore's
-    retries, and ``ValueError`` for bad arguments before any call.
+    The Pinpoint methods raise :class:`PinpointApiError` for a permanent API error,
+    :class:`PinpointTransientError` when throttling, 5xx or connection errors outlast the
+    retries, and ``ValueError`` for bad arguments before any call. Errors that are not answers
+    from Pinpoint (missing credentials, S3 errors while reading an export) pass through as
+    botocore raised them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -311,6 +342,12 @@ class PinpointHook(AwsBaseHook):
         config = self.config
         if config.retries is None and not os.environ.get("AWS_RETRY_MODE"):
             config = config.merge(Config(retries={"mode": "standard"}))
+        return self.get_client_type(region_name=self.region_name, config=config)
+
+    @cached_property
+    def conn_without_retries(self):
+        """The pinpoint client (cached) that never re-sends a request, for non-idempotent CreateExportJob."""
+        config = self.config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
         return self.get_client_type(region_name=self.region_name, config=config)
 
     def _call(self, operation: str, subject: str, method: Callable[..., dict], **kwargs: Any) -> dict:
@@ -334,23 +371,26 @@ class PinpointHook(AwsBaseHook):
         Yield every export job of a segment, one page in memory at a time.
 
         Calls the Pinpoint API operation GetSegmentExportJobs once per page, passing
-        ``ExportJobsResponse.NextToken`` back as ``Token`` and ``PageSize`` as a string. The order
+        ``ExportJobsResponse.NextToken`` back as ``Token`` and ``PageSize`` as a string. Empty
+        pages with a token are followed; a missing or empty NextToken ends the listing. The order
         of the jobs is Pinpoint's, which is undocumented.
 
         :param application_id: the Pinpoint ApplicationId (project id).
         :param segment_id: the SegmentId.
         :param page_size: jobs per page (an int >= 1); None leaves it to Pinpoint.
         :return: an iterator of ExportJobResponse dicts.
-        :raises ValueError: for a blank id or a bad page_size, before any call; also when
-            Pinpoint repeats a NextToken or the listing passes 10,000 pages.
+        :raises ValueError: for a blank id or a bad page_size, at once, before any call; while
+            iterating, when Pinpoint repeats a NextToken or the listing passes 10,000 pages.
         """
         validate_id("application_id", application_id)
         validate_id("segment_id", segment_id)
         validate_page_size(page_size)
-        subject = f"application {application_id!r}, segment {segment_id!r}"
         params: dict[str, Any] = {"ApplicationId": application_id, "SegmentId": segment_id}
         if page_size is not None:
             params["PageSize"] = str(page_size)
+        return self._pages(f"application {application_id!r}, segment {segment_id!r}", params)
+
+    def _pages(self, subject: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             page = self._call(
@@ -393,12 +433,11 @@ class PinpointHook(AwsBaseHook):
         """
         validate_id("application_id", application_id)
         validate_id("job_id", job_id)
+        return self._get_export_job(application_id, job_id, f"application {application_id!r}, job {job_id!r}")
+
+    def _get_export_job(self, application_id: str, job_id: str, subject: str) -> dict[str, Any]:
         response = self._call(
-            "GetExportJob",
-            f"application {application_id!r}, job {job_id!r}",
-            self.conn.get_export_job,
-            ApplicationId=application_id,
-            JobId=job_id,
+            "GetExportJob", subject, self.conn.get_export_job, ApplicationId=application_id, JobId=job_id
         )
         return response["ExportJobResponse"]
 
@@ -410,20 +449,24 @@ class PinpointHook(AwsBaseHook):
 
         With ``job_id`` this is one GetExportJob call. Without, it lists the segment's jobs
         (GetSegmentExportJobs, all pages) and picks the newest by CreationDate; Pinpoint's list
-        order is undocumented and never relied on.
+        order is undocumented and never relied on. A job whose CreationDate cannot be read counts
+        as the oldest, with a warning.
 
         :param application_id: the Pinpoint ApplicationId.
         :param segment_id: the SegmentId.
         :param job_id: the export job's Id, or None for the newest export job of the segment.
         :return: an ExportJobResponse dict.
-        :raises ExportJobNotFoundError: no such job, or the segment has no export job; the message
-            names the application, segment and job.
+        :raises ExportJobNotFoundError: the segment has no export job, or the job belongs to
+            another segment; the message names the application, segment and job.
+        :raises PinpointApiError: NotFound for an unknown job (the message names the application,
+            segment and job) and every other permanent API error.
         """
         validate_id("application_id", application_id)
         validate_id("segment_id", segment_id)
         validate_id("job_id", job_id, optional=True)
         if job_id is not None:
-            job = self.get_export_job(application_id, job_id)
+            subject = f"application {application_id!r}, segment {segment_id!r}, job {job_id!r}"
+            job = self._get_export_job(application_id, job_id, subject)
             owner = (job.get("Definition") or {}).get("SegmentId")
             if owner and owner != segment_id:
                 raise ExportJobNotFoundError(
@@ -433,16 +476,37 @@ class PinpointHook(AwsBaseHook):
             return job
         newest: dict[str, Any] | None = None
         for job in self.iter_segment_export_jobs(application_id, segment_id):
-            if newest is None or (creation_time(job), job.get("Id", "")) > (
-                creation_time(newest),
-                newest.get("Id", ""),
-            ):
+            if creation_time(job) is None:
+                self.log.warning(
+                    "Export job %s has no readable CreationDate %r.", job.get("Id"), job.get("CreationDate")
+                )
+            if newest is None or newest_key(job) > newest_key(newest):
                 newest = job
         if newest is None:
             raise ExportJobNotFoundError(
                 f"Segment {segment_id!r} of application {application_id!r} has no export job (job_id=None)"
             )
         return newest
+
+    def export_s3_url_prefix(self, application_id: str, segment_id: str, job: dict[str, Any]) -> str | None:
+        """
+        The S3UrlPrefix an export job writes to.
+
+        Taken from the job's Definition; when Pinpoint returns an empty Definition (its developer
+        guide's own sample does), from the job's entry in GetSegmentExportJobs.
+
+        :param application_id: the Pinpoint ApplicationId.
+        :param segment_id: the SegmentId the job exports.
+        :param job: the ExportJobResponse dict.
+        :return: the prefix, or None when Pinpoint reports it nowhere.
+        :raises PinpointTransientError: the listing was throttled (ask again).
+        """
+        prefix = (job.get("Definition") or {}).get("S3UrlPrefix")
+        if prefix:
+            return prefix
+        jobs = self.iter_segment_export_jobs(application_id, segment_id)
+        entry = next((j for j in jobs if j.get("Id") == job.get("Id")), {})
+        return (entry.get("Definition") or {}).get("S3UrlPrefix") or None
 
     def create_segment_export_job(
         self,
@@ -456,6 +520,13 @@ class PinpointHook(AwsBaseHook):
         """
         Start exporting a segment's endpoints to S3: the Pinpoint API operation CreateExportJob.
 
+        CreateExportJob is not idempotent, so the request is never re-sent blindly: a throttled
+        request (which Pinpoint did not run) is sent again after a pause; after a 5xx, timeout or
+        dropped connection the segment's jobs are searched for one this call created (same
+        prefix, created since just before the call), which is returned instead of starting a
+        second export. Up to ``CREATE_ATTEMPTS`` tries, ``CREATE_RETRY_DELAY`` seconds apart,
+        doubling.
+
         :param application_id: the Pinpoint ApplicationId.
         :param segment_id: the SegmentId to export.
         :param role_arn: the IAM role Pinpoint assumes to write to the bucket.
@@ -463,6 +534,7 @@ class PinpointHook(AwsBaseHook):
         :param segment_version: the segment version to export; None for the latest.
         :return: the new job's ExportJobResponse dict (Id, JobStatus, Definition, ...).
         :raises ValueError: for bad arguments, before the call.
+        :raises PinpointTransientError: when every try met throttling or a 5xx.
         """
         validate_id("application_id", application_id)
         validate_id("segment_id", segment_id)
@@ -472,14 +544,51 @@ class PinpointHook(AwsBaseHook):
         request: dict[str, Any] = {"RoleArn": role_arn, "S3UrlPrefix": s3_url_prefix, "SegmentId": segment_id}
         if segment_version is not None:
             request["SegmentVersion"] = segment_version
-        response = self._call(
-            "CreateExportJob",
-            f"application {application_id!r}, segment {segment_id!r}",
-            self.conn.create_export_job,
-            ApplicationId=application_id,
-            ExportJobRequest=request,
-        )
-        return response["ExportJobResponse"]
+        subject = f"application {application_id!r}, segment {segment_id!r}"
+        since = datetime.now(timezone.utc) - timedelta(seconds=CLOCK_SKEW)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                response = self._call(
+                    "CreateExportJob",
+                    subject,
+                    self.conn_without_retries.create_export_job,
+                    ApplicationId=application_id,
+                    ExportJobRequest=request,
+                )
+                return response["ExportJobResponse"]
+            except PinpointTransientError as error:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                cause = error.__cause__
+                throttled = isinstance(cause, ClientError) and _is_throttling(cause)
+                if not throttled:
+                    try:
+                        created = self._created_since(application_id, segment_id, s3_url_prefix, since)
+                    except PinpointTransientError as lookup_error:
+                        raise PinpointTransientError(
+                            f"{error} Looking for a job it may have started did not answer either "
+                            f"({lookup_error.__cause__}), so it is not sent again; a retry of the task "
+                            "adopts that job if it exists."
+                        ) from error
+                    if created is not None:
+                        self.log.warning("%s; found the job it created: %s.", error, created["Id"])
+                        return created
+                self.log.warning("%s (try %d of %d)", error, attempt, CREATE_ATTEMPTS)
+                time.sleep(CREATE_RETRY_DELAY * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _created_since(
+        self, application_id: str, segment_id: str, s3_url_prefix: str, since: datetime
+    ) -> dict[str, Any] | None:
+        for job in self.iter_segment_export_jobs(application_id, segment_id):
+            created = creation_time(job)
+            if (
+                (job.get("Definition") or {}).get("S3UrlPrefix") == s3_url_prefix
+                and created
+                and created >= since
+            ):
+                return job
+        return None
 
     # ---------------------------------------------------------------- reading an export
     @cached_property
@@ -498,7 +607,8 @@ class PinpointHook(AwsBaseHook):
         List the export's files: every ``.gz`` object under the prefix, in sub-folders too.
 
         Uses S3 ListObjectsV2 through the Amazon provider's S3Hook with this hook's connection.
-        Key names under the prefix are undocumented, so the listing is recursive.
+        Key names under the prefix are undocumented, so the listing is recursive; the prefix is
+        taken as a folder (``run-1`` never matches ``run-10``).
 
         :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
         :return: sorted ``s3://bucket/key`` URLs.
@@ -508,7 +618,7 @@ class PinpointHook(AwsBaseHook):
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         keys = self._s3_hook.list_keys(bucket_name=bucket, prefix=prefix) or []
-        return sorted(f"s3://{bucket}/{key}" for key in keys if key.endswith(".gz"))
+        return sorted(f"s3://{bucket}/{key}" for key in keys if key.lower().endswith(".gz"))
 
     def iter_exported_endpoints(self, s3_url_prefix: str) -> Iterator[dict[str, Any]]:
         """
@@ -520,30 +630,52 @@ class PinpointHook(AwsBaseHook):
 
         :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
         :return: an iterator of endpoint dicts (Id, ChannelType, Address, ...).
-        :raises ValueError: for a malformed prefix, or a line that is not JSON (the message
-            names the file and line number, not the content).
+        :raises ValueError: for a malformed prefix, at once; while iterating, for a file that is
+            not gzip, is cut short, or has a line that is not a JSON object (the message names the
+            file and line number, never the content).
         """
-        for url in self.list_export_files(s3_url_prefix):
+        files = self.list_export_files(s3_url_prefix)
+        return self._records(files)
+
+    def _records(self, files: list[str]) -> Iterator[dict[str, Any]]:
+        for url in files:
             bucket, key = validate_s3_url_prefix(url)
             body = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
+            number = 0
             try:
                 with gzip.GzipFile(fileobj=body, mode="rb") as stream:
                     for number, line in enumerate(stream, start=1):
                         if not line.strip():
                             continue
                         try:
-                            yield json.loads(line)
-                        except json.JSONDecodeError:
-                            raise ValueError(f"{url} line {number} is not a JSON endpoint record") from None
+                            record = json.loads(line)
+                        except ValueError:
+                            record = None
+                        if not isinstance(record, dict):
+                            raise ValueError(f"{url} line {number} is not a JSON endpoint record")
+                        yield record
+            except (OSError, EOFError) as error:
+                raise ValueError(
+                    f"{url} is not a complete gzip file (after line {number}): {type(error).__name__}"
+                ) from None
             finally:
                 body.close()
+
+
+def _is_throttling(error: ClientError) -> bool:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (
+        status == 429
+        or "Throttl" in code
+        or code in {"TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
+    )
 
 
 def _short(error: BaseException) -> str:
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
-        request_id = error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get(
-            "RequestId"
-        )
-        return f"{err.get('Code')}: {err.get('Message')}, RequestID {request_id}"
+        return f"{err.get('Code')}: {err.get('Message')}, RequestID {_request_id(error)}"
+    if isinstance(error, EndpointConnectionError):
+        return f"{type(error).__name__}: {error}. {END_OF_SUPPORT_HINT}"
     return f"{type(error).__name__}: {error}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -12,26 +13,28 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_pinpoint._compat import AirflowFailException, conf
 from airflow_provider_pinpoint.hooks.pinpoint import (
-    JOB_TERMINAL_STATES,
-    PinpointApiError,
-    PinpointError,
+    ExportJobTimeoutError,
     PinpointHook,
     PinpointTransientError,
+    aware,
     creation_time,
     job_state,
+    newest_key,
     validate_id,
     validate_role_arn,
     validate_s3_url_prefix,
     validate_segment_version,
 )
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger, check_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ExportJobTimeoutError(PinpointError, TimeoutError):
-    """The export job was still running after waiter_max_attempts checks."""
+#: The longest wait, in seconds, that waiter_delay * waiter_max_attempts may ask for: a year.
+MAX_WAIT_SECONDS = 366 * 24 * 60 * 60
+
+__all__ = ["ExportJobTimeoutError", "SegmentExportJobOperator"]
 
 
 class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
@@ -111,14 +114,16 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         validate_role_arn(self.role_arn)
         validate_s3_url_prefix(self.s3_url_prefix)
         validate_segment_version(self.segment_version)
-        if isinstance(self.waiter_delay, bool) or not isinstance(self.waiter_delay, (int, float)):
-            raise ValueError(f"waiter_delay must be a number of seconds >= 0, got {self.waiter_delay!r}")
-        if self.waiter_delay < 0:
-            raise ValueError(f"waiter_delay must be a number of seconds >= 0, got {self.waiter_delay!r}")
-        if isinstance(self.waiter_max_attempts, bool) or not isinstance(self.waiter_max_attempts, int):
-            raise ValueError(f"waiter_max_attempts must be an int >= 1, got {self.waiter_max_attempts!r}")
-        if self.waiter_max_attempts < 1:
-            raise ValueError(f"waiter_max_attempts must be an int >= 1, got {self.waiter_max_attempts!r}")
+        delay, attempts = self.waiter_delay, self.waiter_max_attempts
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:
+            raise ValueError(f"waiter_delay must be a finite number of seconds >= 0, got {delay!r}")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"waiter_max_attempts must be an int >= 1, got {attempts!r}")
+        if delay * attempts > MAX_WAIT_SECONDS:
+            raise ValueError(
+                f"waiter_delay * waiter_max_attempts must be at most {MAX_WAIT_SECONDS} s (a year), "
+                f"got waiter_delay={delay!r}, waiter_max_attempts={attempts!r}"
+            )
 
     def execute(self, context: Context) -> str:
         """
@@ -191,7 +196,13 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         return (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
 
     def _adoptable_job(self, context: Context) -> dict[str, Any] | None:
-        """On a retry: this run's export to the same prefix, running or completed since the run began."""
+        """
+        On a retry: an export of this segment to the same prefix to adopt instead of starting one.
+
+        A job that is still running qualifies, and so does one that COMPLETED and was created
+        after the DAG run started. Jobs whose Definition does not report the prefix cannot be
+        matched and are never adopted.
+        """
         ti = context.get("ti")
         dag_run = context.get("dag_run")
         try_number = getattr(ti, "try_number", None)
@@ -207,16 +218,14 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         for job in self.hook.iter_segment_export_jobs(self.application_id, self.segment_id):
             if (job.get("Definition") or {}).get("S3UrlPrefix") != self.s3_url_prefix:
                 continue
-            status = job.get("JobStatus")
-            running = status not in JOB_TERMINAL_STATES
-            completed_in_run = (
-                status == "COMPLETED" and run_start is not None and creation_time(job) >= _aware(run_start)
-            )
-            if running or completed_in_run:
+            outcome = job_state(job, fail_on_failing=self.fail_on_failing).outcome
+            created = creation_time(job)
+            in_this_run = created is not None and run_start is not None and created >= aware(run_start)
+            if outcome == "running" or (outcome == "completed" and in_this_run):
                 candidates.append(job)
         if not candidates:
             return None
-        job = max(candidates, key=creation_time)
+        job = max(candidates, key=newest_key)
         self.log.info(
             "Try %d: adopting export job %s (%s) to %s instead of starting another.",
             try_number,
@@ -235,17 +244,5 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         :raises ExportJobTimeoutError: the job was not finished after waiter_max_attempts polls.
         :raises PinpointApiError: a permanent API error or a missing event.
         """
-        if not event or event.get("status") not in {"success", "error"}:
-            raise PinpointApiError(f"SegmentExportJobTrigger sent no usable event: {event!r}")
-        if event["status"] == "success":
-            return event.get("s3_url_prefix") or self.s3_url_prefix
-        reason, message = event.get("reason"), event.get("message", "")
-        if reason == "failed":
-            raise AirflowFailException(message)
-        if reason == "timeout":
-            raise ExportJobTimeoutError(message)
-        raise PinpointApiError(message)
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        success = check_event(event, timeout_error=ExportJobTimeoutError)
+        return success.get("s3_url_prefix") or self.s3_url_prefix

@@ -19,13 +19,12 @@ from airflow_provider_pinpoint._compat import (
 )
 from airflow_provider_pinpoint.hooks.pinpoint import (
     ExportJobNotFoundError,
-    PinpointApiError,
     PinpointHook,
     PinpointTransientError,
     job_state,
     validate_id,
 )
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger, check_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -121,16 +120,18 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
             (self.log.warning if state.unknown_status else self.log.info)("%s", state.message)
             return False
         self.log.info("%s", state.message)
-        prefix = (job.get("Definition") or {}).get("S3UrlPrefix")
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, job["Id"], prefix))
+        try:
+            prefix = self.hook.export_s3_url_prefix(self.application_id, self.segment_id, job)
+        except PinpointTransientError as error:
+            self.log.warning("%s", error)
+            return False
+        return PokeReturnValue(
+            is_done=True, xcom_value=self._finish(context, job.get("Id") or self.job_id, prefix)
+        )
 
-    def _finish(self, context: Context, job_id: str, prefix: str | None) -> str | None:
-        """Push ``job_id`` and return the S3UrlPrefix, looking it up when the job's Definition lacks it."""
+    def _finish(self, context: Context, job_id: str | None, prefix: str | None) -> str | None:
+        """Push ``job_id`` and return the S3UrlPrefix for ``return_value``."""
         context["ti"].xcom_push(key="job_id", value=job_id)
-        if not prefix:
-            jobs = self.hook.iter_segment_export_jobs(self.application_id, self.segment_id)
-            entry = next((j for j in jobs if j.get("Id") == job_id), {})
-            prefix = (entry.get("Definition") or {}).get("S3UrlPrefix")
         if not prefix:
             self.log.warning("Export job %s reports no S3UrlPrefix; pushing None to XCom.", job_id)
         return prefix
@@ -147,17 +148,17 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
                 if isinstance(done, PokeReturnValue):
                     return done.xcom_value
         except AirflowFailException as error:
-            if self.soft_fail:
+            if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
             raise
         interval = max(float(self.poke_interval), 0.0)
         self.defer(
             trigger=SegmentExportJobTrigger(
                 application_id=self.application_id,
-                job_id=job["Id"] if job is not None else self.job_id,
+                job_id=(job or {}).get("Id") or self.job_id,
                 segment_id=self.segment_id,
                 waiter_delay=interval,
-                waiter_max_attempts=max(1, math.ceil(self.timeout / interval)) if interval else 1_000_000,
+                waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
                 fail_on_failing=self.fail_on_failing,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
@@ -177,13 +178,5 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         :raises AirflowSensorTimeout: the job was not finished within the timeout (soft_fail skips).
         :raises PinpointApiError: a permanent API error or a missing event (soft_fail does not skip).
         """
-        if not event or event.get("status") not in {"success", "error"}:
-            raise PinpointApiError(f"SegmentExportJobTrigger sent no usable event: {event!r}")
-        if event["status"] == "success":
-            return self._finish(context, event["job_id"], event.get("s3_url_prefix"))
-        reason, message = event.get("reason"), event.get("message", "")
-        if reason == "failed":
-            raise AirflowFailException(message)
-        if reason == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise PinpointApiError(message)
+        success = check_event(event, timeout_error=AirflowSensorTimeout)
+        return self._finish(context, success.get("job_id") or self.job_id, success.get("s3_url_prefix"))

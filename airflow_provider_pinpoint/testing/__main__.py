@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
+    serve.add_argument(
+        "--port", type=_port, default=0, help="port to listen on; 0 picks a free one (default)"
+    )
     serve.add_argument("--region", default="us-east-1", help="region name (default: %(default)s)")
     serve.add_argument(
         "--seed-endpoints",
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--step-seconds",
-        type=float,
+        type=_non_negative_float,
         default=1.0,
         metavar="S",
         help="seconds an export job spends in each state (default: %(default)s)",
@@ -108,6 +110,20 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number, 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be from 0 to 65535")
     return value
 
 

@@ -25,7 +25,9 @@ class FaultInjector:
 
     Attributes:
         throttle_rate: Probability (0..1) that a request answers 429 TooManyRequestsException.
-        error_rate: Probability (0..1) that a request answers 500 InternalServerErrorException.
+        error_rate: Probability (0..1) that a request the throttle rate let through answers 500
+            InternalServerErrorException (so with both set, 500s land on
+            ``(1 - throttle_rate) * error_rate`` of the requests).
         latency: Seconds added to every Pinpoint request before it is answered.
         injected: Number of faults (429s and 500s) injected since the last :meth:`reset`.
         throttles_injected: How many of those were 429s.
@@ -75,15 +77,15 @@ class FaultInjector:
         """Decide the fault, if any, for one request (the burst first, then the two rates)."""
         with self._lock:
             fault = None
-            if self._burst > 0 and self._burst_after > 0:
-                self._burst_after -= 1
-            elif self._burst > 0:
+            if self._burst > 0 and self._burst_after == 0:
                 self._burst -= 1
                 fault = THROTTLE
-            elif self.throttle_rate > 0 and self._rng.random() < self.throttle_rate:
-                fault = THROTTLE
-            elif self.error_rate > 0 and self._rng.random() < self.error_rate:
-                fault = INTERNAL_ERROR
+            else:
+                self._burst_after = max(0, self._burst_after - 1) if self._burst else 0
+                if self.throttle_rate > 0 and self._rng.random() < self.throttle_rate:
+                    fault = THROTTLE
+                elif self.error_rate > 0 and self._rng.random() < self.error_rate:
+                    fault = INTERNAL_ERROR
             if fault is not None:
                 self.injected += 1
                 if fault is THROTTLE:

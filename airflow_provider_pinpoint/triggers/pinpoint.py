@@ -6,16 +6,40 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
+from airflow_provider_pinpoint._compat import AirflowFailException, BaseTrigger, TriggerEvent
 from airflow_provider_pinpoint.hooks.pinpoint import (
     ExportJobNotFoundError,
+    PinpointApiError,
     PinpointHook,
     PinpointTransientError,
     job_state,
 )
 
-#: The longest pause, in seconds, between two tries of a poll that met throttling or a 5xx.
+#: The shortest and longest pause, in seconds, before asking again after throttling or a 5xx.
+MIN_TRANSIENT_BACKOFF = 1.0
 MAX_TRANSIENT_BACKOFF = 300.0
+
+
+def check_event(event: Any, *, timeout_error: type[Exception]) -> dict[str, Any]:
+    """
+    Read the event a task resumes with: return it on success, raise the matching error otherwise.
+
+    :param event: what SegmentExportJobTrigger sent (None or anything else is a failure).
+    :param timeout_error: the exception class for reason ``"timeout"``.
+    :return: the success event: ``{"status": "success", "job_id", "s3_url_prefix"}``.
+    :raises AirflowFailException: reason ``"failed"``: the job FAILED.
+    :raises PinpointApiError: reason ``"api_error"``, or an event that is missing or malformed.
+    """
+    if not isinstance(event, dict) or event.get("status") not in {"success", "error"}:
+        raise PinpointApiError(f"SegmentExportJobTrigger sent no usable event: {event!r}")
+    if event["status"] == "success":
+        return event
+    message = event.get("message") or f"SegmentExportJobTrigger reported an error: {event!r}"
+    if event.get("reason") == "failed":
+        raise AirflowFailException(message)
+    if event.get("reason") == "timeout":
+        raise timeout_error(message)
+    raise PinpointApiError(message)
 
 
 class SegmentExportJobTrigger(BaseTrigger):
@@ -32,11 +56,12 @@ class SegmentExportJobTrigger(BaseTrigger):
     :param application_id: the Pinpoint ApplicationId.
     :param job_id: the export job's Id, or None to follow the segment's newest export job.
     :param s3_url_prefix: the prefix the job was asked to write to; reported when Pinpoint returns
-        an empty Definition. None when unknown (the sensor then looks it up).
+        an empty Definition. When None, the prefix is looked up in the segment's job list
+        (needs ``segment_id``).
     :param waiter_delay: seconds between two polls.
     :param waiter_max_attempts: polls that read a non-terminal state before giving up. Polls that
         met throttling, a 5xx or a connection error (after botocore's own retries) are tried again
-        after waiter_delay seconds, doubling each time up to 300 seconds, and are not counted.
+        after waiter_delay seconds (at least 1), doubling each time up to 300, and are not counted.
     :param fail_on_failing: treat JobStatus FAILING as failed instead of waiting for FAILED.
     :param segment_id: the SegmentId; needed when ``job_id`` is None.
     :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
@@ -123,9 +148,13 @@ class SegmentExportJobTrigger(BaseTrigger):
         while attempt < self.waiter_max_attempts:
             try:
                 job = await asyncio.to_thread(self._current_job, hook, job_id)
+                state = None if job is None else job_state(job, fail_on_failing=self.fail_on_failing)
+                if job is not None and state is not None and state.outcome == "completed":
+                    prefix = await asyncio.to_thread(self._prefix, hook, job)
             except PinpointTransientError as error:
                 retries += 1
-                delay = min(float(self.waiter_delay) * 2 ** min(retries - 1, 10), MAX_TRANSIENT_BACKOFF)
+                base = max(float(self.waiter_delay), MIN_TRANSIENT_BACKOFF)
+                delay = min(base * 2 ** min(retries - 1, 10), MAX_TRANSIENT_BACKOFF)
                 self.log.warning("Transient error #%d, polling again in %.1f s: %s", retries, delay, error)
                 await asyncio.sleep(delay)
                 continue
@@ -134,7 +163,7 @@ class SegmentExportJobTrigger(BaseTrigger):
                 return
             attempt += 1
             retries = 0
-            if job is None:
+            if job is None or state is None:
                 self.log.info(
                     "Poll %d/%d: segment %s has no export job yet.",
                     attempt,
@@ -142,14 +171,12 @@ class SegmentExportJobTrigger(BaseTrigger):
                     self.segment_id,
                 )
             else:
-                job_id = job["Id"]
-                state = job_state(job, fail_on_failing=self.fail_on_failing)
+                job_id = job.get("Id") or job_id
                 if state.outcome == "completed":
-                    prefix = (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
-                    yield TriggerEvent({"status": "success", "job_id": job["Id"], "s3_url_prefix": prefix})
+                    yield TriggerEvent({"status": "success", "job_id": job_id, "s3_url_prefix": prefix})
                     return
                 if state.outcome == "failed":
-                    yield self._error("failed", state.message, job["Id"])
+                    yield self._error("failed", state.message, job_id)
                     return
                 log = self.log.warning if state.unknown_status else self.log.info
                 log("Poll %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
@@ -162,6 +189,13 @@ class SegmentExportJobTrigger(BaseTrigger):
             f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart.",
             job_id,
         )
+
+    def _prefix(self, hook: PinpointHook, job: dict[str, Any]) -> str | None:
+        """Where a completed job wrote: its Definition, the prefix asked for, or the segment's job list."""
+        prefix = (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
+        if not prefix and self.segment_id:
+            prefix = hook.export_s3_url_prefix(self.application_id, self.segment_id, job)
+        return prefix
 
     @staticmethod
     def _error(reason: str, message: str, job_id: str | None) -> TriggerEvent:

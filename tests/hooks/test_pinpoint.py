@@ -170,19 +170,63 @@ def test_throttling_left_after_retries_is_transient(hook, stub):
         hook.get_export_job(APP, "j1")
 
 
-def test_create_export_job_request(hook, stub):
-    expected = {
-        "ApplicationId": APP,
-        "ExportJobRequest": {
-            "RoleArn": ROLE,
-            "S3UrlPrefix": "s3://bucket/run-1",
-            "SegmentId": SEG,
-            "SegmentVersion": 3,
-        },
-    }
-    stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, expected)
+CREATE = {
+    "ApplicationId": APP,
+    "ExportJobRequest": {"RoleArn": ROLE, "S3UrlPrefix": "s3://bucket/run-1", "SegmentId": SEG},
+}
+
+
+@pytest.fixture
+def create_stub(hook, monkeypatch):
+    """CreateExportJob goes through the client that never re-sends; no real pauses between tries."""
+    monkeypatch.setattr("airflow_provider_pinpoint.hooks.pinpoint.CREATE_RETRY_DELAY", 0)
+    with Stubber(hook.conn_without_retries) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_create_export_job_request(hook, create_stub):
+    expected = {**CREATE, "ExportJobRequest": {**CREATE["ExportJobRequest"], "SegmentVersion": 3}}
+    create_stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, expected)
     created = hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1", segment_version=3)
     assert created["Id"] == "new"
+
+
+def test_create_is_never_resent_by_botocore(hook):
+    assert hook.conn_without_retries.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_throttled_create_is_sent_again(hook, create_stub):
+    create_stub.add_client_error("create_export_job", "TooManyRequestsException", http_status_code=429)
+    create_stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, CREATE)
+    assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "new"
+
+
+def test_create_that_may_have_run_finds_its_job_instead_of_starting_another(hook, stub, create_stub):
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    create_stub.add_client_error("create_export_job", "InternalServerErrorException", http_status_code=500)
+    mine = job("created-anyway", "CREATED", now)
+    mine["Definition"]["S3UrlPrefix"] = "s3://bucket/run-1"
+    stub.add_response("get_segment_export_jobs", page([job("older", created="2020-01-01T00:00:00Z"), mine]))
+    assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "created-anyway"
+
+
+def test_create_that_did_not_run_is_sent_again(hook, stub, create_stub):
+    create_stub.add_client_error("create_export_job", "InternalServerErrorException", http_status_code=500)
+    stub.add_response("get_segment_export_jobs", page([]))
+    create_stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, CREATE)
+    assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "new"
+
+
+def test_create_throttled_on_every_try_is_transient(hook, create_stub):
+    from airflow_provider_pinpoint.hooks.pinpoint import CREATE_ATTEMPTS
+
+    for _ in range(CREATE_ATTEMPTS):
+        create_stub.add_client_error("create_export_job", "TooManyRequestsException", http_status_code=429)
+    with pytest.raises(PinpointTransientError, match="CreateExportJob"):
+        hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")
 
 
 @pytest.mark.parametrize(
@@ -196,7 +240,7 @@ def test_create_export_job_request(hook, stub):
         ({"segment_version": 0}, "segment_version"),
     ],
 )
-def test_create_refuses_bad_input_before_any_call(hook, stub, kwargs, names):
+def test_create_refuses_bad_input_before_any_call(hook, create_stub, kwargs, names):
     args = {
         "application_id": APP,
         "segment_id": SEG,
@@ -307,3 +351,61 @@ def test_client_error_kinds():
     assert is_transient(err("Whatever", 503))
     assert not is_transient(err("BadRequestException", 400))
     assert not is_transient(err("404", 404))
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        ("s3_url_prefix", "s3://bkt/p\n"),
+        ("role_arn", "arn:aws:iam::123456789012:role/r\n"),
+        ("application_id", " app"),
+        ("application_id", "null"),
+    ],
+)
+def test_validation_refuses_trailing_newlines_spaces_and_rendered_nothing(check, value):
+    from airflow_provider_pinpoint.hooks import pinpoint
+
+    validator = {
+        "s3_url_prefix": pinpoint.validate_s3_url_prefix,
+        "role_arn": pinpoint.validate_role_arn,
+        "application_id": lambda v: pinpoint.validate_id("application_id", v),
+    }[check]
+    with pytest.raises(ValueError, match=check):
+        validator(value)
+
+
+def test_unreadable_creation_dates_count_as_oldest(hook, stub):
+    stub.add_response(
+        "get_segment_export_jobs",
+        page(
+            [
+                job("unreadable", created="Sat, 01 Jun 2024 00:00:00 GMT"),
+                job("readable", created="2024-01-01T00:00:00z"),
+            ]
+        ),
+    )
+    assert hook.get_segment_export_job(APP, SEG)["Id"] == "readable"
+
+
+@mock_aws
+def test_export_reader_refuses_broken_files_naming_only_the_file(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    s3.put_object(Bucket="exports", Key="cut/part.GZ", Body=gzip.compress(b'{"Id": "a"}\n' * 50)[:-20])
+    s3.put_object(Bucket="exports", Key="plain/part.gz", Body=b'{"Id": "not gzip"}\n')
+    s3.put_object(Bucket="exports", Key="list/part.gz", Body=gzip.compress(b'["a@example.com"]\n'))
+    assert hook.list_export_files("s3://exports/cut") == ["s3://exports/cut/part.GZ"]
+    with pytest.raises(ValueError, match=r"s3://exports/cut/part.GZ is not a complete gzip file"):
+        list(hook.iter_exported_endpoints("s3://exports/cut"))
+    with pytest.raises(ValueError, match=r"s3://exports/plain/part.gz is not a complete gzip file"):
+        list(hook.iter_exported_endpoints("s3://exports/plain"))
+    with pytest.raises(
+        ValueError, match=r"s3://exports/list/part.gz line 1 is not a JSON endpoint record"
+    ) as raised:
+        list(hook.iter_exported_endpoints("s3://exports/list"))
+    assert "example.com" not in str(raised.value)
+
+
+def test_listing_arguments_are_checked_when_called_not_when_iterated(hook, stub):
+    with pytest.raises(ValueError, match="page_size"):
+        hook.iter_segment_export_jobs(APP, SEG, page_size=0)  # no next() needed

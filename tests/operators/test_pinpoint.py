@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -15,6 +16,13 @@ from tests.conftest import FakeTaskInstance
 from tests.hooks.test_pinpoint import APP, ROLE, SEG, job, page
 
 PREFIX = "s3://bucket/j1"
+
+
+@contextmanager
+def stubbed(op):
+    """Stub both of the hook's clients: reads retry, CreateExportJob is never re-sent."""
+    with Stubber(op.hook.conn) as read, Stubber(op.hook.conn_without_retries) as create:
+        yield SimpleNamespace(read=read, create=create)
 
 
 def make_operator(**kwargs) -> SegmentExportJobOperator:
@@ -46,16 +54,19 @@ def test_template_fields():
 
 def test_creates_one_job_waits_and_pushes_xcom(context):
     op = make_operator()
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")}, CREATE_REQUEST)
+    with stubbed(op) as stub:
+        stub.create.add_response(
+            "create_export_job", {"ExportJobResponse": job("j1", "CREATED")}, CREATE_REQUEST
+        )
         for status in ("PREPARING_FOR_INITIALIZATION", "PROCESSING", "COMPLETED"):
-            stub.add_response(
+            stub.read.add_response(
                 "get_export_job",
                 {"ExportJobResponse": job("j1", status)},
                 {"ApplicationId": APP, "JobId": "j1"},
             )
         result = op.execute(context)
-        stub.assert_no_pending_responses()
+        stub.read.assert_no_pending_responses()
+        stub.create.assert_no_pending_responses()
     assert result == PREFIX
     assert context["ti"].xcom == {"job_id": "j1"}
     json.dumps([result, context["ti"].xcom])
@@ -67,17 +78,17 @@ def test_without_waiting_returns_after_create(context):
         **CREATE_REQUEST,
         "ExportJobRequest": {**CREATE_REQUEST["ExportJobRequest"], "SegmentVersion": 2},
     }
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")}, request)
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")}, request)
         assert op.execute(context) == PREFIX
     assert context["ti"].xcom == {"job_id": "j1"}
 
 
 def test_failed_job_fails_the_task_with_details_and_keeps_job_id(context):
     op = make_operator()
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
-        stub.add_response(
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
+        stub.read.add_response(
             "get_export_job", {"ExportJobResponse": job("j1", "FAILED", Failures=["no bucket"])}
         )
         with pytest.raises(AirflowFailException, match="j1.*FAILED.*no bucket"):
@@ -87,25 +98,25 @@ def test_failed_job_fails_the_task_with_details_and_keeps_job_id(context):
 
 def test_running_past_max_attempts_says_how_long_it_waited(context):
     op = make_operator(waiter_max_attempts=2)
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
-        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
-        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
+        stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
+        stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
         with pytest.raises(ExportJobTimeoutError, match="not finished after 2 checks 0 s apart"):
             op.execute(context)
 
 
 def test_throttled_check_is_asked_again(context):
     op = make_operator(botocore_config={"retries": {"mode": "standard", "total_max_attempts": 1}})
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
-        stub.add_client_error(
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
+        stub.read.add_client_error(
             "get_export_job", service_error_code="TooManyRequestsException", http_status_code=429
         )
-        stub.add_client_error(
+        stub.read.add_client_error(
             "get_export_job", service_error_code="InternalServerErrorException", http_status_code=500
         )
-        stub.add_response("get_export_job", {"ExportJobResponse": job("j1")})
+        stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1")})
         assert op.execute(context) == PREFIX
 
 
@@ -123,7 +134,7 @@ def test_throttled_check_is_asked_again(context):
 )
 def test_bad_input_fails_before_any_call(context, field, value):
     op = make_operator(**{field: value})
-    with Stubber(op.hook.conn), pytest.raises(ValueError, match=field) as raised:
+    with stubbed(op), pytest.raises(ValueError, match=field) as raised:
         op.execute(context)
     assert repr(value) in str(raised.value)
     assert context["ti"].xcom == {}
@@ -138,8 +149,8 @@ def test_retry_adopts_this_runs_running_export(context):
     context["ti"] = FakeTaskInstance(try_number=2)
     context["dag_run"] = SimpleNamespace(start_date=datetime(2026, 1, 1, tzinfo=timezone.utc))
     op = make_operator()
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response(
+    with stubbed(op) as stub:
+        stub.read.add_response(
             "get_segment_export_jobs",
             page(
                 [
@@ -152,7 +163,7 @@ def test_retry_adopts_this_runs_running_export(context):
                 ]
             ),
         )
-        stub.add_response("get_export_job", {"ExportJobResponse": job("j1")})
+        stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1")})
         assert op.execute(context) == PREFIX  # no create_export_job was stubbed
     assert context["ti"].xcom == {"job_id": "j1"}
 
@@ -161,9 +172,13 @@ def test_retry_without_a_matching_export_starts_one(context):
     context["ti"] = FakeTaskInstance(try_number=2)
     context["dag_run"] = SimpleNamespace(start_date=datetime(2026, 6, 1, tzinfo=timezone.utc))
     op = make_operator(wait_for_completion=False)
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("get_segment_export_jobs", page([job("old", "COMPLETED", "2026-01-01T00:00:00Z")]))
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j2", "CREATED")}, CREATE_REQUEST)
+    with stubbed(op) as stub:
+        stub.read.add_response(
+            "get_segment_export_jobs", page([job("old", "COMPLETED", "2026-01-01T00:00:00Z")])
+        )
+        stub.create.add_response(
+            "create_export_job", {"ExportJobResponse": job("j2", "CREATED")}, CREATE_REQUEST
+        )
         op.execute(context)
     assert context["ti"].xcom == {"job_id": "j2"}
 
@@ -172,8 +187,8 @@ def test_retry_with_reuse_off_starts_a_new_job(context):
     context["ti"] = FakeTaskInstance(try_number=3)
     context["dag_run"] = SimpleNamespace(start_date=None)
     op = make_operator(wait_for_completion=False, reuse_existing_job=False)
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j3", "CREATED")})
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j3", "CREATED")})
         op.execute(context)
     assert context["ti"].xcom == {"job_id": "j3"}
 
@@ -188,8 +203,8 @@ def test_deferrable_defers_after_create_with_every_setting(context):
         botocore_config={"connect_timeout": 3},
         fail_on_failing=True,
     )
-    with Stubber(op.hook.conn) as stub:
-        stub.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
+    with stubbed(op) as stub:
+        stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
         with pytest.raises(TaskDeferred) as deferred:
             op.execute(context)
     assert context["ti"].xcom == {"job_id": "j1"}

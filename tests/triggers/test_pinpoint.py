@@ -106,7 +106,9 @@ async def test_not_found_is_an_api_error_with_request_id(pinpoint_emulator):
     assert "2026-10-30" in event["message"]
 
 
-async def test_burst_of_429s_in_the_middle_still_ends_in_success(pinpoint_emulator, capsys, caplog):
+async def test_burst_of_429s_in_the_middle_still_ends_in_success(
+    pinpoint_emulator, no_backoff_sleep, capsys, caplog
+):
     seed = pinpoint_emulator.seed(n_endpoints=10)
     job = start_export(pinpoint_emulator, seed)
     pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
@@ -182,3 +184,10 @@ async def test_without_job_id_a_segment_that_never_exports_times_out(pinpoint_em
     event = await first_event(trigger)
     assert (event["reason"], event["job_id"]) == ("timeout", None)
     assert f"An export job of segment {seed.segment_id}" in event["message"]
+
+
+def test_transient_backoff_has_a_floor_and_doubles():
+    from airflow_provider_pinpoint.triggers import pinpoint
+
+    assert pinpoint.MIN_TRANSIENT_BACKOFF >= 1.0  # a zero waiter_delay never hammers a throttled API
+    assert pinpoint.MAX_TRANSIENT_BACKOFF == 300.0
