@@ -31,6 +31,18 @@ class FakeTaskInstance:
         self.xcom[key] = value
 
 
+def start_export(emulator, seed, s3_url_prefix: str) -> dict:
+    """Start an export of the seeded segment with a plain boto3 client, as someone else would."""
+    return emulator.client("pinpoint").create_export_job(
+        ApplicationId=seed.application_id,
+        ExportJobRequest={
+            "RoleArn": seed.role_arn,
+            "S3UrlPrefix": s3_url_prefix,
+            "SegmentId": seed.segment_id,
+        },
+    )["ExportJobResponse"]
+
+
 @pytest.fixture
 def context() -> dict:
     """A task context without logical_date or dag_run, as an Airflow 3 manual run may have."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+from tests.conftest import start_export
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
@@ -130,15 +131,7 @@ def test_sensor_dag_end_to_end(airflow_db, pinpoint_emulator, deferrable):
     seed = pinpoint_emulator.seed(n_endpoints=30)
     if deferrable:
         pinpoint_emulator.script_job(seed.application_id, None, ["PROCESSING", "PROCESSING", "COMPLETED"])
-    client = pinpoint_emulator.client("pinpoint")
-    started = client.create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": f"{seed.s3_base_prefix}/by-hand",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]
+    started = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/by-hand")
     dag = fresh_dag("example_pinpoint_export_sensor", deferrable=deferrable, mode="poke")
     dag_run = dag.test(run_conf={"application_id": seed.application_id, "segment_id": seed.segment_id})
 

@@ -31,7 +31,7 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
 )
 from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError, SegmentExportJobOperator
 from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
-from tests.conftest import FakeTaskInstance
+from tests.conftest import FakeTaskInstance, start_export
 from tests.hooks.test_pinpoint import APP, ROLE, SEG, job
 
 # Four attempts per call, and no real backoff sleeps: the tests stay fast and still go
@@ -94,14 +94,7 @@ def test_operator_survives_faults(pinpoint_emulator, no_backoff_sleep, capsys, f
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_sensor_survives_faults(pinpoint_emulator, no_backoff_sleep, capsys, fault, deferrable):
     seed = pinpoint_emulator.seed(n_endpoints=40)
-    started = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": f"{seed.s3_base_prefix}/x",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]
+    started = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/x")
     pinpoint_emulator.script_job(seed.application_id, started["Id"], ["PROCESSING"] * 30 + ["COMPLETED"])
     FAULTS[fault](pinpoint_emulator.faults)
     context = {"ti": FakeTaskInstance()}
@@ -342,14 +335,7 @@ def sensor_for(emulator, seed, job_id, **kwargs):
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
 def test_soft_fail_skips_a_failed_export(pinpoint_emulator, deferrable):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    started = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": "s3://gone/x",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]
+    started = start_export(pinpoint_emulator, seed, "s3://gone/x")
     pinpoint_emulator.script_job(seed.application_id, started["Id"], ["PROCESSING", "FAILING", "FAILED"])
     context = {"ti": FakeTaskInstance()}
     sensor = sensor_for(
@@ -388,14 +374,7 @@ def test_deferred_api_error_is_not_skipped_by_soft_fail(context):
 @pytest.mark.parametrize("soft_fail", [False, True])
 def test_sensor_timeout(pinpoint_emulator, soft_fail):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    job_id = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": "s3://pinpoint-exports/t",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]["Id"]
+    job_id = start_export(pinpoint_emulator, seed, "s3://pinpoint-exports/t")["Id"]
     pinpoint_emulator.set_job_status(seed.application_id, job_id, "PROCESSING")
     sensor = sensor_for(pinpoint_emulator, seed, job_id, soft_fail=soft_fail, timeout=0)
     with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
@@ -405,14 +384,7 @@ def test_sensor_timeout(pinpoint_emulator, soft_fail):
 # ------------------------------------------------------------------ empty Definition, over HTTP
 def test_sensor_takes_the_prefix_from_the_listing_when_definition_is_empty(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    job_id = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": f"{seed.s3_base_prefix}/e",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]["Id"]
+    job_id = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/e")["Id"]
     # GetExportJob answers an empty Definition; the listing afterwards shows the full job.
     pinpoint_emulator.script_job(
         seed.application_id, job_id, [{"JobStatus": "COMPLETED", "Definition": {}}, "COMPLETED"]
@@ -425,14 +397,7 @@ def test_sensor_takes_the_prefix_from_the_listing_when_definition_is_empty(pinpo
 
 def test_sensor_pushes_none_when_no_prefix_is_reported_anywhere(pinpoint_emulator, capsys, caplog):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    job_id = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": f"{seed.s3_base_prefix}/e",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]["Id"]
+    job_id = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/e")["Id"]
     pinpoint_emulator.set_job_status(seed.application_id, job_id, "COMPLETED", Definition={})
     result = sensor_for(pinpoint_emulator, seed, job_id).poke({"ti": FakeTaskInstance()})
     assert result.is_done and result.xcom_value is None
@@ -540,14 +505,7 @@ def test_a_create_that_timed_out_is_not_sent_again_and_the_retry_adopts_it(
 
 def test_sensor_asks_again_when_the_prefix_lookup_is_throttled(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    job_id = pinpoint_emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": f"{seed.s3_base_prefix}/e",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]["Id"]
+    job_id = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/e")["Id"]
     pinpoint_emulator.script_job(
         seed.application_id, job_id, [{"JobStatus": "COMPLETED", "Definition": {}}, "COMPLETED"]
     )

@@ -7,6 +7,7 @@ import importlib
 import json
 
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+from tests.conftest import start_export
 
 NO_BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
@@ -20,17 +21,6 @@ async def first_event(trigger: SegmentExportJobTrigger) -> dict:
     event = await trigger.run().asend(None)
     json.dumps(event.payload)  # the triggerer stores it: JSON-native only
     return event.payload
-
-
-def start_export(emulator, seed, bucket_prefix: str | None = None) -> dict:
-    return emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": bucket_prefix or f"{seed.s3_base_prefix}/run",
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]
 
 
 def test_serialize_round_trip_keeps_every_setting():
@@ -52,14 +42,14 @@ def test_serialize_round_trip_keeps_every_setting():
 
 async def test_success(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=10)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
     assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
 
 
 async def test_empty_definition_reports_the_requested_prefix(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=10)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "COMPLETED", Definition={})
     trigger = make_trigger(
         application_id=seed.application_id, job_id=job["Id"], s3_url_prefix="s3://asked/for"
@@ -77,7 +67,7 @@ async def test_failed(pinpoint_emulator):
 
 async def test_failing_ends_the_wait_only_with_fail_on_failing(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=10)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "FAILING")
     trigger = make_trigger(application_id=seed.application_id, job_id=job["Id"], waiter_max_attempts=2)
     assert (await first_event(trigger))["reason"] == "timeout"
@@ -87,7 +77,7 @@ async def test_failing_ends_the_wait_only_with_fail_on_failing(pinpoint_emulator
 
 async def test_timeout_after_max_attempts_of_a_running_job(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=10)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "SOMETHING_NEW")
     event = await first_event(
         make_trigger(application_id=seed.application_id, job_id=job["Id"], waiter_max_attempts=3)
@@ -110,7 +100,7 @@ async def test_burst_of_429s_in_the_middle_still_ends_in_success(
     pinpoint_emulator, no_backoff_sleep, capsys, caplog
 ):
     seed = pinpoint_emulator.seed(n_endpoints=10)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
     pinpoint_emulator.faults.throttle_burst(6, after=1)  # after the first poll
     trigger = make_trigger(
@@ -129,7 +119,7 @@ async def test_burst_of_429s_in_the_middle_still_ends_in_success(
 
 async def test_a_slow_poll_does_not_block_the_event_loop(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=1)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.faults.latency = 0.5
     ticks = 0
 
@@ -161,14 +151,14 @@ async def test_without_job_id_waits_for_the_segments_first_export(pinpoint_emula
     polling = asyncio.ensure_future(run.asend(None))
     while pinpoint_emulator.calls("GetSegmentExportJobs") < 2:  # polls that found no job yet
         await asyncio.sleep(0.01)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     event = (await polling).payload
     assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
 
 
 async def test_without_job_id_the_job_found_is_then_polled_by_id(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    job = start_export(pinpoint_emulator, seed)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
     trigger = make_trigger(application_id=seed.application_id, job_id=None, segment_id=seed.segment_id)
     assert (await first_event(trigger))["job_id"] == job["Id"]
