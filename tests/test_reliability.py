@@ -537,7 +537,12 @@ def test_a_missing_job_names_application_segment_and_job(pinpoint_emulator):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("waiter_delay", float("nan")), ("waiter_delay", float("inf")), ("waiter_max_attempts", 10**13)],
+    [
+        ("waiter_delay", float("nan")),
+        ("waiter_delay", float("inf")),
+        ("waiter_max_attempts", 10**13),
+        ("waiter_max_attempts", 10**309),
+    ],
 )
 def test_unusable_waits_are_refused_before_the_export_starts(context, field, value):
     op = SegmentExportJobOperator(
@@ -565,3 +570,54 @@ def test_deferrable_first_check_honours_never_fail(context):
         stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "FAILED")})
         with pytest.raises(AirflowSkipException):
             sensor.execute(context)
+
+
+async def test_trigger_refuses_a_job_of_another_segment(pinpoint_emulator):
+    from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/o")
+    trigger = SegmentExportJobTrigger(
+        application_id=seed.application_id, job_id=job["Id"], segment_id="another-segment", waiter_delay=0
+    )
+    event = (await trigger.run().asend(None)).payload
+    assert (event["status"], event["reason"]) == ("error", "api_error")
+    assert "not to segment 'another-segment'" in event["message"]
+
+
+async def test_trigger_with_an_unusable_client_setting_reports_instead_of_crashing():
+    from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+    trigger = SegmentExportJobTrigger(application_id="a", job_id="j", botocore_config={"read_timout": 1})
+    event = (await trigger.run().asend(None)).payload
+    assert (event["status"], event["reason"]) == ("error", "api_error")
+    assert "read_timout" in event["message"]
+
+
+def test_deferrable_first_check_never_fail_skips_any_error(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    sensor = sensor_for(pinpoint_emulator, seed, "no-such-job", deferrable=True, timeout=60)
+    if not hasattr(sensor, "never_fail"):
+        pytest.skip("this Airflow has no never_fail")
+    sensor.never_fail = True
+    with pytest.raises(AirflowSkipException, match="NotFoundException"):
+        sensor.execute({"ti": FakeTaskInstance()})
+
+
+def test_an_adopted_job_that_already_completed_is_not_waited_on(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/done")
+    pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "COMPLETED")
+    op = SegmentExportJobOperator(
+        task_id="e",
+        application_id=seed.application_id,
+        segment_id=seed.segment_id,
+        role_arn=seed.role_arn,
+        s3_url_prefix=f"{seed.s3_base_prefix}/done",
+        deferrable=True,
+    )
+    run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
+    context = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
+    assert op.execute(context) == f"{seed.s3_base_prefix}/done"  # no TaskDeferred
+    assert context["ti"].xcom == {"job_id": job["Id"]}
+    assert pinpoint_emulator.calls("CreateExportJob") == 1  # the one started above

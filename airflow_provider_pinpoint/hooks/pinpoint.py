@@ -7,9 +7,10 @@ import json
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, Literal
 
@@ -41,8 +42,6 @@ MAX_PAGES = 10_000
 #: Tries of CreateExportJob, and the pause in seconds before the second (doubling after).
 CREATE_ATTEMPTS = 4
 CREATE_RETRY_DELAY = 2.0
-#: Seconds of clock difference allowed when matching a job's CreationDate against this machine's time.
-CLOCK_SKEW = 300
 
 END_OF_SUPPORT_HINT = (
     "AWS ended support for Amazon Pinpoint segments and export jobs on 2026-10-30; "
@@ -70,7 +69,7 @@ _END_OF_SUPPORT_CODES = frozenset(
     {"ForbiddenException", "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "404"}
 )
 _S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
-_ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}")
+_ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}", re.ASCII)
 
 
 class PinpointError(Exception):
@@ -114,8 +113,9 @@ def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
     """
     Check that an id argument is a non-blank string without surrounding white space.
 
-    The strings ``"None"`` and ``"null"`` are refused too: they are what a template renders
-    for a missing value, such as an XCom that was never pushed.
+    The strings ``"None"``, ``"null"`` and ``"undefined"`` (any case) are refused too: they are
+    what a template renders for a missing value, such as an XCom that was never pushed; so is a
+    value that still holds Jinja markup.
 
     :param name: the parameter's name, used in the error.
     :param value: the rendered value.
@@ -126,8 +126,10 @@ def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
         return
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ValueError(f"{name} must be a non-empty string without surrounding spaces, got {value!r}")
-    if value in {"None", "null"}:
+    if value.lower() in {"none", "null", "undefined"}:
         raise ValueError(f"{name} rendered to {value!r}: the template found no value (an empty XCom?)")
+    if "{{" in value or "{%" in value:
+        raise ValueError(f"{name} is an unrendered template: {value!r}")
 
 
 def validate_page_size(page_size: Any) -> None:
@@ -521,11 +523,10 @@ class PinpointHook(AwsBaseHook):
         Start exporting a segment's endpoints to S3: the Pinpoint API operation CreateExportJob.
 
         CreateExportJob is not idempotent, so the request is never re-sent blindly: a throttled
-        request (which Pinpoint did not run) is sent again after a pause; after a 5xx, timeout or
-        dropped connection the segment's jobs are searched for one this call created (same
-        prefix, created since just before the call), which is returned instead of starting a
-        second export. Up to ``CREATE_ATTEMPTS`` tries, ``CREATE_RETRY_DELAY`` seconds apart,
-        doubling.
+        request (which Pinpoint refused) is sent again after a pause, up to ``CREATE_ATTEMPTS``
+        tries ``CREATE_RETRY_DELAY`` seconds apart, doubling. After a 5xx, a timeout or a dropped
+        connection Pinpoint may have started the job, so it raises instead; the operator's retry
+        adopts a running export to the same prefix.
 
         :param application_id: the Pinpoint ApplicationId.
         :param segment_id: the SegmentId to export.
@@ -534,7 +535,8 @@ class PinpointHook(AwsBaseHook):
         :param segment_version: the segment version to export; None for the latest.
         :return: the new job's ExportJobResponse dict (Id, JobStatus, Definition, ...).
         :raises ValueError: for bad arguments, before the call.
-        :raises PinpointTransientError: when every try met throttling or a 5xx.
+        :raises PinpointTransientError: every try was throttled, or a 5xx / timeout / dropped
+            connection left it unknown whether the job started.
         """
         validate_id("application_id", application_id)
         validate_id("segment_id", segment_id)
@@ -545,7 +547,6 @@ class PinpointHook(AwsBaseHook):
         if segment_version is not None:
             request["SegmentVersion"] = segment_version
         subject = f"application {application_id!r}, segment {segment_id!r}"
-        since = datetime.now(timezone.utc) - timedelta(seconds=CLOCK_SKEW)
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 response = self._call(
@@ -557,38 +558,17 @@ class PinpointHook(AwsBaseHook):
                 )
                 return response["ExportJobResponse"]
             except PinpointTransientError as error:
+                cause = error.__cause__
+                if not (isinstance(cause, ClientError) and _is_throttling(cause)):
+                    raise PinpointTransientError(
+                        f"{error} Pinpoint may have started the export anyway, so the request is not "
+                        "sent again: retry the task, and it adopts a running export to the same prefix."
+                    ) from cause
                 if attempt == CREATE_ATTEMPTS:
                     raise
-                cause = error.__cause__
-                throttled = isinstance(cause, ClientError) and _is_throttling(cause)
-                if not throttled:
-                    try:
-                        created = self._created_since(application_id, segment_id, s3_url_prefix, since)
-                    except PinpointTransientError as lookup_error:
-                        raise PinpointTransientError(
-                            f"{error} Looking for a job it may have started did not answer either "
-                            f"({lookup_error.__cause__}), so it is not sent again; a retry of the task "
-                            "adopts that job if it exists."
-                        ) from error
-                    if created is not None:
-                        self.log.warning("%s; found the job it created: %s.", error, created["Id"])
-                        return created
                 self.log.warning("%s (try %d of %d)", error, attempt, CREATE_ATTEMPTS)
                 time.sleep(CREATE_RETRY_DELAY * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _created_since(
-        self, application_id: str, segment_id: str, s3_url_prefix: str, since: datetime
-    ) -> dict[str, Any] | None:
-        for job in self.iter_segment_export_jobs(application_id, segment_id):
-            created = creation_time(job)
-            if (
-                (job.get("Definition") or {}).get("S3UrlPrefix") == s3_url_prefix
-                and created
-                and created >= since
-            ):
-                return job
-        return None
 
     # ---------------------------------------------------------------- reading an export
     @cached_property
@@ -654,7 +634,7 @@ class PinpointHook(AwsBaseHook):
                         if not isinstance(record, dict):
                             raise ValueError(f"{url} line {number} is not a JSON endpoint record")
                         yield record
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise ValueError(
                     f"{url} is not a complete gzip file (after line {number}): {type(error).__name__}"
                 ) from None

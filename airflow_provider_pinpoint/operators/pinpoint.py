@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: The longest wait, in seconds, that waiter_delay * waiter_max_attempts may ask for: a year.
 MAX_WAIT_SECONDS = 366 * 24 * 60 * 60
+#: The most checks waiter_max_attempts may ask for.
+MAX_ATTEMPTS = 1_000_000
 
 __all__ = ["ExportJobTimeoutError", "SegmentExportJobOperator"]
 
@@ -51,8 +53,10 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
     leaves the job running.
 
     On a retry (``try_number`` > 1) the operator first looks for an export of the same segment to
-    the same S3UrlPrefix that is still running, or that completed after the DAG run started, and
-    adopts it instead of starting a second export (``reuse_existing_job=False`` turns this off).
+    the same S3UrlPrefix that is still running, or that COMPLETED and was created after the DAG run
+    started, and adopts it instead of starting a second export (``reuse_existing_job=False``
+    turns this off). CreateExportJob itself is never re-sent after an answer that leaves it
+    unknown whether the job started (5xx, timeout): the try fails and the retry adopts.
 
     :param application_id: the Pinpoint ApplicationId (templated).
     :param segment_id: the SegmentId to export (templated).
@@ -117,8 +121,8 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         delay, attempts = self.waiter_delay, self.waiter_max_attempts
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:
             raise ValueError(f"waiter_delay must be a finite number of seconds >= 0, got {delay!r}")
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise ValueError(f"waiter_max_attempts must be an int >= 1, got {attempts!r}")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"waiter_max_attempts must be an int from 1 to {MAX_ATTEMPTS}, got {attempts!r}")
         if delay * attempts > MAX_WAIT_SECONDS:
             raise ValueError(
                 f"waiter_delay * waiter_max_attempts must be at most {MAX_WAIT_SECONDS} s (a year), "
@@ -148,7 +152,7 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
             self.log.info("Started Pinpoint export job %s to %s.", job["Id"], self.s3_url_prefix)
         job_id = job["Id"]
         context["ti"].xcom_push(key="job_id", value=job_id)
-        if not self.wait_for_completion:
+        if not self.wait_for_completion or job_state(job).outcome == "completed":  # e.g. an adopted job
             return self._prefix(job)
         if self.deferrable:
             self.defer(
@@ -165,7 +169,9 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
                     botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
-                timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts + 60),
+                # A safety net: the trigger's own timeout event (which says how long it waited)
+                # comes first, as polls that met throttling are not counted as attempts.
+                timeout=timedelta(seconds=2 * self.waiter_delay * self.waiter_max_attempts + 600),
             )
         return self._wait(job_id)
 

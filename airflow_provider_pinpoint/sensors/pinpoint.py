@@ -140,17 +140,25 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         """Wait in poke/reschedule mode, or check once and defer to SegmentExportJobTrigger."""
         if not self.deferrable:
             return super().execute(context)
-        self._validate()
-        try:
+        job = None
+        try:  # the first check, with the same soft_fail / never_fail / silent_fail rules as a poke
+            self._validate()
             job = self._current_job()
-            if job is not None:
-                done = self._judge(context, job)
-                if isinstance(done, PokeReturnValue):
-                    return done.xcom_value
+            done = False if job is None else self._judge(context, job)
+            if isinstance(done, PokeReturnValue):
+                return done.xcom_value
+        except AirflowSkipException:
+            raise
         except AirflowFailException as error:
             if self.soft_fail or getattr(self, "never_fail", False):
-                raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
+                raise AirflowSkipException(f"Skipping due to soft_fail or never_fail: {error}") from error
             raise
+        except Exception as error:
+            if getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping due to never_fail: {error}") from error
+            if not getattr(self, "silent_fail", False):
+                raise
+            self.log.error("First check failed; deferring anyway (silent_fail): %s", error)
         interval = max(float(self.poke_interval), 0.0)
         self.defer(
             trigger=SegmentExportJobTrigger(

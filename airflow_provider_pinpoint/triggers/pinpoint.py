@@ -132,6 +132,8 @@ class SegmentExportJobTrigger(BaseTrigger):
 
     def _current_job(self, hook: PinpointHook, job_id: str | None) -> dict[str, Any] | None:
         """The job to judge at this poll; None while the segment has no export job yet."""
+        if job_id is not None and self.segment_id:  # the job must belong to the segment
+            return hook.get_segment_export_job(self.application_id, self.segment_id, job_id)
         if job_id is not None:
             return hook.get_export_job(self.application_id, job_id)
         try:
@@ -141,7 +143,11 @@ class SegmentExportJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal JobStatus, the attempts run out, or a permanent API error."""
-        hook = self.hook()
+        try:
+            hook = self.hook()
+        except Exception as error:  # e.g. a botocore_config key botocore does not know
+            yield self._error("api_error", f"Could not build the Pinpoint client: {error}", self.job_id)
+            return
         job_id = self.job_id
         attempt = 0
         retries = 0

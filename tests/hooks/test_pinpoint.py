@@ -202,22 +202,12 @@ def test_throttled_create_is_sent_again(hook, create_stub):
     assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "new"
 
 
-def test_create_that_may_have_run_finds_its_job_instead_of_starting_another(hook, stub, create_stub):
-    from datetime import datetime, timezone
-
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    create_stub.add_client_error("create_export_job", "InternalServerErrorException", http_status_code=500)
-    mine = job("created-anyway", "CREATED", now)
-    mine["Definition"]["S3UrlPrefix"] = "s3://bucket/run-1"
-    stub.add_response("get_segment_export_jobs", page([job("older", created="2020-01-01T00:00:00Z"), mine]))
-    assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "created-anyway"
-
-
-def test_create_that_did_not_run_is_sent_again(hook, stub, create_stub):
-    create_stub.add_client_error("create_export_job", "InternalServerErrorException", http_status_code=500)
-    stub.add_response("get_segment_export_jobs", page([]))
-    create_stub.add_response("create_export_job", {"ExportJobResponse": job("new", "CREATED")}, CREATE)
-    assert hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")["Id"] == "new"
+@pytest.mark.parametrize("code, status", [("InternalServerErrorException", 500), ("ServiceUnavailable", 503)])
+def test_create_that_may_have_run_is_not_sent_again(hook, create_stub, code, status):
+    create_stub.add_client_error("create_export_job", code, http_status_code=status)
+    with pytest.raises(PinpointTransientError, match="may have started the export anyway.*retry the task"):
+        hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")
+    # the Stubber holds no second answer: a re-send would have failed the test with a StubResponseError
 
 
 def test_create_throttled_on_every_try_is_transient(hook, create_stub):
@@ -360,6 +350,8 @@ def test_client_error_kinds():
         ("role_arn", "arn:aws:iam::123456789012:role/r\n"),
         ("application_id", " app"),
         ("application_id", "null"),
+        ("application_id", "NONE"),
+        ("application_id", "{{ params.app }}"),
     ],
 )
 def test_validation_refuses_trailing_newlines_spaces_and_rendered_nothing(check, value):
@@ -394,6 +386,8 @@ def test_export_reader_refuses_broken_files_naming_only_the_file(hook):
     s3.put_object(Bucket="exports", Key="cut/part.GZ", Body=gzip.compress(b'{"Id": "a"}\n' * 50)[:-20])
     s3.put_object(Bucket="exports", Key="plain/part.gz", Body=b'{"Id": "not gzip"}\n')
     s3.put_object(Bucket="exports", Key="list/part.gz", Body=gzip.compress(b'["a@example.com"]\n'))
+    good = gzip.compress(b'{"Id": "a"}\n')
+    s3.put_object(Bucket="exports", Key="deflate/part.gz", Body=good[:10] + b"\x07" + good[11:])
     assert hook.list_export_files("s3://exports/cut") == ["s3://exports/cut/part.GZ"]
     with pytest.raises(ValueError, match=r"s3://exports/cut/part.GZ is not a complete gzip file"):
         list(hook.iter_exported_endpoints("s3://exports/cut"))
