@@ -10,12 +10,13 @@ BIN := $(VENV)/bin
 
 help:
 	@echo "make demo    run the example DAG end to end on the local Pinpoint emulator"
-	@echo "make test    lint, type-check and run the whole test suite"
+	@echo "make test    lint, type-check and run the whole test suite (also: make lint, typecheck, unit)"
 	@echo "make wheel   build the wheel and sdist into dist/"
 	@echo "make matrix  the whole suite on every supported Airflow line, one environment per cell"
 	@echo "make constrained  install the wheel under Airflow's constraint files, as MWAA does"
 	@echo "make lock    regenerate $(PINS) (pinned to packages released before a fixed date)"
 	@echo "make matrix-lock  regenerate the matrix pin files in requirements/matrix/"
+	@echo "make clean   remove the environments, Airflow homes and build output"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)

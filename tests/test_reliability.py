@@ -333,7 +333,7 @@ def sensor_for(emulator, seed, job_id, **kwargs):
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
-def test_soft_fail_skips_a_failed_export(pinpoint_emulator, deferrable):
+def test_soft_fail_skips_a_failed_export(pinpoint_emulator, deferrable, capsys, caplog):
     seed = pinpoint_emulator.seed(n_endpoints=5)
     started = start_export(pinpoint_emulator, seed, "s3://gone/x")
     pinpoint_emulator.script_job(seed.application_id, started["Id"], ["PROCESSING", "FAILING", "FAILED"])
@@ -343,6 +343,8 @@ def test_soft_fail_skips_a_failed_export(pinpoint_emulator, deferrable):
     )
     with pytest.raises(AirflowSkipException):
         execute(sensor, context)
+    logged = capsys.readouterr().out + caplog.text  # the skip still says why
+    assert "ended FAILED" in logged and "Bucket gone does not exist" in logged
     strict = sensor_for(pinpoint_emulator, seed, started["Id"], timeout=60, deferrable=deferrable)
     with pytest.raises(AirflowFailException, match="FAILED"):
         execute(strict, context)

@@ -358,8 +358,7 @@ class PinpointHook(AwsBaseHook):
         except (ClientError, ConnectionError, HTTPClientError) as error:
             if is_transient(error):
                 raise PinpointTransientError(
-                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}); "
-                    "the job's state is unknown, asking again later."
+                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)})."
                 ) from error
             if isinstance(error, ClientError):
                 raise describe_client_error(operation, subject, error) from error
@@ -565,8 +564,10 @@ class PinpointHook(AwsBaseHook):
                         "sent again: retry the task, and it adopts a running export to the same prefix."
                     ) from cause
                 if attempt == CREATE_ATTEMPTS:
-                    raise
-                self.log.warning("%s (try %d of %d)", error, attempt, CREATE_ATTEMPTS)
+                    raise PinpointTransientError(
+                        f"{error} Throttled on all {CREATE_ATTEMPTS} tries; no export job was started."
+                    ) from cause
+                self.log.warning("%s Sending it again (try %d of %d).", error, attempt + 1, CREATE_ATTEMPTS)
                 time.sleep(CREATE_RETRY_DELAY * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -180,7 +180,12 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
             try:
                 job = self.hook.get_export_job(self.application_id, job_id)
             except PinpointTransientError as error:
-                self.log.warning("Check %d/%d: %s", attempt, self.waiter_max_attempts, error)
+                self.log.warning(
+                    "Check %d/%d: %s The job's state is unknown; asking again.",
+                    attempt,
+                    self.waiter_max_attempts,
+                    error,
+                )
             else:
                 state = job_state(job, fail_on_failing=self.fail_on_failing)
                 if state.outcome == "completed":

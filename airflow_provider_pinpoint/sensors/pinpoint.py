@@ -91,7 +91,7 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         try:
             return self.hook.get_segment_export_job(self.application_id, self.segment_id, self.job_id)
         except PinpointTransientError as error:
-            self.log.warning("%s", error)
+            self.log.warning("%s The job's state is unknown; asking again at the next check.", error)
         except ExportJobNotFoundError as error:
             if self.job_id is not None:
                 raise
@@ -115,6 +115,7 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
     def _judge(self, context: Context, job: dict[str, Any]) -> bool | PokeReturnValue:
         state = job_state(job, fail_on_failing=self.fail_on_failing)
         if state.outcome == "failed":
+            self.log.error("%s", state.message)  # shown even when soft_fail turns the failure into a skip
             raise AirflowFailException(state.message)
         if state.outcome == "running":
             (self.log.warning if state.unknown_status else self.log.info)("%s", state.message)
@@ -123,7 +124,7 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         try:
             prefix = self.hook.export_s3_url_prefix(self.application_id, self.segment_id, job)
         except PinpointTransientError as error:
-            self.log.warning("%s", error)
+            self.log.warning("%s The job's state is unknown; asking again at the next check.", error)
             return False
         return PokeReturnValue(
             is_done=True, xcom_value=self._finish(context, job.get("Id") or self.job_id, prefix)
@@ -186,5 +187,9 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         :raises AirflowSensorTimeout: the job was not finished within the timeout (soft_fail skips).
         :raises PinpointApiError: a permanent API error or a missing event (soft_fail does not skip).
         """
-        success = check_event(event, timeout_error=AirflowSensorTimeout)
+        try:
+            success = check_event(event, timeout_error=AirflowSensorTimeout)
+        except (AirflowFailException, AirflowSensorTimeout) as error:
+            self.log.error("%s", error)  # shown even when soft_fail turns the failure into a skip
+            raise
         return self._finish(context, success.get("job_id") or self.job_id, success.get("s3_url_prefix"))

@@ -192,7 +192,8 @@ class SegmentExportJobTrigger(BaseTrigger):
         yield self._error(
             "timeout",
             f"{what} of application {self.application_id} was not finished after "
-            f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart.",
+            f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart "
+            f"(about {self.waiter_max_attempts * self.waiter_delay:.0f} s); it keeps running in Pinpoint.",
             job_id,
         )
 

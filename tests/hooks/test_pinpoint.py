@@ -166,7 +166,9 @@ def test_throttling_left_after_retries_is_transient(hook, stub):
     stub.add_client_error(
         "get_export_job", service_error_code="TooManyRequestsException", http_status_code=429
     )
-    with pytest.raises(PinpointTransientError, match="state is unknown"):
+    with pytest.raises(
+        PinpointTransientError, match="GetExportJob .* did not answer .*TooManyRequestsException"
+    ):
         hook.get_export_job(APP, "j1")
 
 
@@ -215,7 +217,9 @@ def test_create_throttled_on_every_try_is_transient(hook, create_stub):
 
     for _ in range(CREATE_ATTEMPTS):
         create_stub.add_client_error("create_export_job", "TooManyRequestsException", http_status_code=429)
-    with pytest.raises(PinpointTransientError, match="CreateExportJob"):
+    with pytest.raises(
+        PinpointTransientError, match="CreateExportJob.*Throttled on all 4 tries; no export job was started"
+    ):
         hook.create_segment_export_job(APP, SEG, ROLE, "s3://bucket/run-1")
 
 

@@ -83,7 +83,9 @@ async def test_timeout_after_max_attempts_of_a_running_job(pinpoint_emulator):
         make_trigger(application_id=seed.application_id, job_id=job["Id"], waiter_max_attempts=3)
     )
     assert (event["status"], event["reason"]) == ("error", "timeout")
-    assert "not finished after 3 polls" in event["message"]
+    assert (
+        "not finished after 3 polls 0 s apart (about 0 s); it keeps running in Pinpoint" in event["message"]
+    )
     assert pinpoint_emulator.calls("GetExportJob") == 3
 
 
