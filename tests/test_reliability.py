@@ -45,6 +45,19 @@ def run_deferred(task, context, deferred: TaskDeferred):
     return task.resume_execution(deferred.method_name, {"event": event.payload}, context)
 
 
+def operator_for(seed, run: str, **kwargs) -> SegmentExportJobOperator:
+    """An operator exporting the seeded segment to ``<base prefix>/<run>``, checking without pauses."""
+    args = {"waiter_delay": 0, **kwargs}
+    return SegmentExportJobOperator(
+        task_id="export",
+        application_id=seed.application_id,
+        segment_id=seed.segment_id,
+        role_arn=seed.role_arn,
+        s3_url_prefix=f"{seed.s3_base_prefix}/{run}",
+        **args,
+    )
+
+
 def execute(task, context):
     try:
         return task.execute(context)
@@ -67,17 +80,7 @@ def test_operator_survives_faults(pinpoint_emulator, no_backoff_sleep, capsys, f
     pinpoint_emulator.script_job(seed.application_id, None, ["CREATED"] + ["PROCESSING"] * 30 + ["COMPLETED"])
     FAULTS[fault](pinpoint_emulator.faults)
     context = {"ti": FakeTaskInstance()}
-    op = SegmentExportJobOperator(
-        task_id="export",
-        application_id=seed.application_id,
-        segment_id=seed.segment_id,
-        role_arn=seed.role_arn,
-        s3_url_prefix=f"{seed.s3_base_prefix}/run",
-        waiter_delay=0,
-        waiter_max_attempts=100,
-        deferrable=deferrable,
-        botocore_config=RETRYING,
-    )
+    op = operator_for(seed, "run", waiter_max_attempts=100, deferrable=deferrable, botocore_config=RETRYING)
     assert execute(op, context) == f"{seed.s3_base_prefix}/run"
     assert pinpoint_emulator.faults.injected > 0
     pinpoint_emulator.faults.reset()
@@ -409,14 +412,7 @@ def test_sensor_pushes_none_when_no_prefix_is_reported_anywhere(pinpoint_emulato
 def test_operator_returns_the_prefix_it_asked_for_when_definition_is_empty(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=5)
     pinpoint_emulator.script_job(seed.application_id, None, [{"JobStatus": "COMPLETED", "Definition": {}}])
-    op = SegmentExportJobOperator(
-        task_id="e",
-        application_id=seed.application_id,
-        segment_id=seed.segment_id,
-        role_arn=seed.role_arn,
-        s3_url_prefix=f"{seed.s3_base_prefix}/asked",
-        waiter_delay=0,
-    )
+    op = operator_for(seed, "asked")
     context = {"ti": FakeTaskInstance()}
     result = op.execute(context)
     assert result == f"{seed.s3_base_prefix}/asked"
@@ -429,23 +425,15 @@ def test_second_try_adopts_the_running_export_instead_of_starting_another(pinpoi
     pinpoint_emulator.script_job(
         seed.application_id, None, ["PROCESSING"]
     )  # the first try's job keeps running
-    args = {
-        "task_id": "export",
-        "application_id": seed.application_id,
-        "segment_id": seed.segment_id,
-        "role_arn": seed.role_arn,
-        "s3_url_prefix": f"{seed.s3_base_prefix}/run-7",
-        "waiter_delay": 0,
-    }
     run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=5))
     first = {"ti": FakeTaskInstance(try_number=1), "dag_run": run}
     with pytest.raises(ExportJobTimeoutError):  # say the worker gave up on it
-        SegmentExportJobOperator(waiter_max_attempts=1, **args).execute(first)
+        operator_for(seed, "run-7", waiter_max_attempts=1).execute(first)
     first_job = first["ti"].xcom["job_id"]
 
     pinpoint_emulator.script_job(seed.application_id, first_job, ["PROCESSING", "COMPLETED"])
     second = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
-    assert SegmentExportJobOperator(**args).execute(second) == f"{seed.s3_base_prefix}/run-7"
+    assert operator_for(seed, "run-7").execute(second) == f"{seed.s3_base_prefix}/run-7"
     assert second["ti"].xcom == {"job_id": first_job}
     assert pinpoint_emulator.calls("CreateExportJob") == 1
     assert f"Try 2: adopting export job {first_job} (PROCESSING)" in capsys.readouterr().out + caplog.text
@@ -454,15 +442,7 @@ def test_second_try_adopts_the_running_export_instead_of_starting_another(pinpoi
 def test_every_trigger_payload_and_xcom_is_json(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=5)
     context = {"ti": FakeTaskInstance()}
-    op = SegmentExportJobOperator(
-        task_id="e",
-        application_id=seed.application_id,
-        segment_id=seed.segment_id,
-        role_arn=seed.role_arn,
-        s3_url_prefix=f"{seed.s3_base_prefix}/j",
-        deferrable=True,
-        waiter_delay=0,
-    )
+    op = operator_for(seed, "j", deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
     json.dumps(deferred.value.trigger.serialize()[1])
@@ -477,18 +457,10 @@ def test_a_create_that_timed_out_is_not_sent_again_and_the_retry_adopts_it(
 ):
     """The request reached Pinpoint but its answer was lost: one export, not one per re-send."""
     seed = pinpoint_emulator.seed(n_endpoints=5)
-    args = {
-        "task_id": "export",
-        "application_id": seed.application_id,
-        "segment_id": seed.segment_id,
-        "role_arn": seed.role_arn,
-        "s3_url_prefix": f"{seed.s3_base_prefix}/run-1",
-        "waiter_delay": 0,
-    }
     run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
     pinpoint_emulator.faults.latency = 2.0  # every answer comes after the client gave up
-    slow = SegmentExportJobOperator(
-        botocore_config={"read_timeout": 0.5, "retries": {"total_max_attempts": 2}}, **args
+    slow = operator_for(
+        seed, "run-1", botocore_config={"read_timeout": 0.5, "retries": {"total_max_attempts": 2}}
     )
     with pytest.raises(PinpointTransientError, match="CreateExportJob"):
         slow.execute({"ti": FakeTaskInstance(try_number=1), "dag_run": run})
@@ -499,7 +471,7 @@ def test_a_create_that_timed_out_is_not_sent_again_and_the_retry_adopts_it(
     assert pinpoint_emulator.calls("CreateExportJob") == 1
 
     retry = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
-    prefix = SegmentExportJobOperator(**args).execute(retry)
+    prefix = operator_for(seed, "run-1").execute(retry)
     assert pinpoint_emulator.calls("CreateExportJob") == 1
     ids = [r["Id"] for r in PinpointHook().iter_exported_endpoints(prefix)]
     assert sorted(ids) == sorted(seed.endpoint_ids)  # each endpoint once: no second export mixed in
@@ -610,14 +582,7 @@ def test_an_adopted_job_that_already_completed_is_not_waited_on(pinpoint_emulato
     seed = pinpoint_emulator.seed(n_endpoints=2)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/done")
     pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "COMPLETED")
-    op = SegmentExportJobOperator(
-        task_id="e",
-        application_id=seed.application_id,
-        segment_id=seed.segment_id,
-        role_arn=seed.role_arn,
-        s3_url_prefix=f"{seed.s3_base_prefix}/done",
-        deferrable=True,
-    )
+    op = operator_for(seed, "done", deferrable=True)
     run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
     context = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
     assert op.execute(context) == f"{seed.s3_base_prefix}/done"  # no TaskDeferred
