@@ -55,5 +55,5 @@ def no_backoff_sleep(monkeypatch):
     from botocore.retries import standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
-    monkeypatch.setattr("airflow_provider_pinpoint.triggers.pinpoint.MIN_TRANSIENT_BACKOFF", 0)
+    monkeypatch.setattr("airflow_provider_pinpoint._waiting.THROTTLED_MIN_DELAY", 0)
     monkeypatch.setattr("airflow_provider_pinpoint.hooks.pinpoint.CREATE_RETRY_DELAY", 0)

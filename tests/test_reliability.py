@@ -28,6 +28,7 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
     PinpointApiError,
     PinpointHook,
     PinpointTransientError,
+    PinpointUnreachableError,
 )
 from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError, SegmentExportJobOperator
 from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
@@ -215,10 +216,20 @@ TRANSIENT = [
 ]
 
 
+class Creating(Raising):
+    """A client whose CreateExportJob starts job j1 and whose every read raises ``error``."""
+
+    def create_export_job(self, **_):
+        return {"ExportJobResponse": job("j1", "CREATED")}
+
+
+UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
+
+
 @pytest.mark.parametrize(
     "error", TRANSIENT, ids=lambda e: type(e).__name__ + getattr(e, "operation_name", "")
 )
-def test_transient_errors_mean_ask_again_on_every_path(context, error):
+def test_transient_errors_mean_ask_again_on_every_path(context, no_backoff_sleep, error):
     sensor = SegmentExportJobSensor(task_id="w", application_id=APP, segment_id=SEG, job_id="j1")
     sensor.hook.__dict__["conn"] = Raising(error)
     assert sensor.poke(context) is False
@@ -231,9 +242,12 @@ def test_transient_errors_mean_ask_again_on_every_path(context, error):
         waiter_delay=0,
         waiter_max_attempts=2,
     )
-    op.hook.__dict__["conn"] = Raising(error)
-    with pytest.raises(ExportJobTimeoutError):  # asked again until the attempts ran out; no outcome
-        op._wait("j1")
+    op.hook.__dict__["conn"] = op.hook.__dict__["conn_without_retries"] = Creating(error)
+    # asked again until the attempts ran out; no outcome. When every poll found the endpoint
+    # unreachable, the wait says so instead of calling it a timeout.
+    expected = PinpointUnreachableError if isinstance(error, UNREACHABLE) else ExportJobTimeoutError
+    with pytest.raises(expected):
+        op.execute(context)
 
 
 PERMANENT = [

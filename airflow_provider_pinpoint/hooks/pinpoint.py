@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, HTTPClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ProxyConnectionError,
+    SSLError,
+)
 
 #: The JobStatus that means the export finished and wrote all its files.
 JOB_SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
@@ -48,14 +56,9 @@ END_OF_SUPPORT_HINT = (
     "on AWS this error is a likely consequence."
 )
 
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "RequestLimitExceeded", "SlowDown"})
 _TRANSIENT_CODES = frozenset(
     {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "SlowDown",
         "InternalServerErrorException",
         "InternalFailure",
         "InternalError",
@@ -95,6 +98,23 @@ class PinpointTransientError(PinpointError):
     A throttled, 5xx, or connection failure left after botocore's own retries: ask again later.
 
     It never means success or failure of the export job: the job's state is unknown.
+
+    :ivar reason: ``"throttled"`` (429 or a throttling code), ``"unreachable"`` (no connection:
+        host not found, connection refused or timed out, proxy error) or ``"transient"`` (a 5xx,
+        a read timeout, a dropped connection: the host answered or was reached).
+    """
+
+    def __init__(
+        self, message: str, *, reason: Literal["throttled", "transient", "unreachable"] = "transient"
+    ):
+        super().__init__(message)
+        self.reason = reason
+
+
+class PinpointUnreachableError(PinpointError):
+    """
+    Every poll of a wait found the Pinpoint endpoint unreachable, for ``UNREACHABLE_AFTER`` seconds
+    or until the wait's own budget ran out. Not an AirflowException, so ``soft_fail`` never hides it.
     """
 
 
@@ -275,24 +295,44 @@ def newest_key(job: dict[str, Any]) -> tuple[datetime, str]:
     return creation_time(job) or datetime.min.replace(tzinfo=timezone.utc), str(job.get("Id", ""))
 
 
+def classify(error: BaseException) -> Literal["throttled", "transient", "unreachable", "permanent"]:
+    """
+    Decide what an error from a botocore client call means: the one classifier of the package.
+
+    ``throttled``: a 429 or a throttling code; ``unreachable``: no connection could be made (host
+    not found, refused, connect timeout, proxy error); ``transient``: a 5xx, a read timeout or a
+    dropped connection; ``permanent``: anything else, a certificate that fails verification
+    included, since asking again cannot fix it.
+
+    :param error: an exception raised by a botocore client call.
+    """
+    if isinstance(error, SSLError):
+        return "permanent" if "CERTIFICATE_VERIFY_FAILED" in str(error).upper() else "transient"
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)):
+        return "unreachable"
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return "transient"
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status == 429 or code == "429" or "Throttl" in code or code in _THROTTLING_CODES:
+            return "throttled"
+        if (
+            code in _TRANSIENT_CODES
+            or code in {"500", "502", "503", "504"}
+            or (isinstance(status, int) and status >= 500)
+        ):
+            return "transient"
+    return "permanent"
+
+
 def is_transient(error: BaseException) -> bool:
     """
     Whether an error from botocore means "state unknown, ask again": throttling, 5xx, connection.
 
     :param error: an exception raised by a botocore client call.
     """
-    if isinstance(error, (ConnectionError, HTTPClientError)):
-        return True
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return (
-            code in _TRANSIENT_CODES
-            or code in {"429", "500", "502", "503", "504"}
-            or status == 429
-            or (isinstance(status, int) and status >= 500)
-        )
-    return False
+    return classify(error) != "permanent"
 
 
 def _request_id(error: ClientError) -> str | None:
@@ -327,6 +367,9 @@ class PinpointHook(AwsBaseHook):
     Additional arguments (such as ``aws_conn_id``, ``region_name``, ``verify``, ``config``) are
     passed down to :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
 
+    :param max_pool_connections: the least ``max_pool_connections`` the client gets (None keeps
+        the configured value), for a client shared by that many threads.
+
     The Pinpoint methods raise :class:`PinpointApiError` for a permanent API error,
     :class:`PinpointTransientError` when throttling, 5xx or connection errors outlast the
     retries, and ``ValueError`` for bad arguments before any call. Errors that are not answers
@@ -334,9 +377,10 @@ class PinpointHook(AwsBaseHook):
     botocore raised them.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_pool_connections: int | None = None, **kwargs: Any) -> None:
         kwargs["client_type"] = "pinpoint"
         super().__init__(*args, **kwargs)
+        self.max_pool_connections = max_pool_connections
 
     @cached_property
     def conn(self):  # type: ignore[override]
@@ -344,6 +388,8 @@ class PinpointHook(AwsBaseHook):
         config = self.config
         if config.retries is None and not os.environ.get("AWS_RETRY_MODE"):
             config = config.merge(Config(retries={"mode": "standard"}))
+        if self.max_pool_connections and (config.max_pool_connections or 10) < self.max_pool_connections:
+            config = config.merge(Config(max_pool_connections=self.max_pool_connections))
         return self.get_client_type(region_name=self.region_name, config=config)
 
     @cached_property
@@ -356,12 +402,21 @@ class PinpointHook(AwsBaseHook):
         try:
             return method(**kwargs)
         except (ClientError, ConnectionError, HTTPClientError) as error:
-            if is_transient(error):
+            kind = classify(error)
+            if kind != "permanent":
                 raise PinpointTransientError(
-                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)})."
+                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}): {_WHAT[kind]}.",
+                    reason=kind,
                 ) from error
             if isinstance(error, ClientError):
                 raise describe_client_error(operation, subject, error) from error
+            if isinstance(error, SSLError):
+                raise PinpointApiError(
+                    f"Pinpoint {operation} for {subject} failed: the certificate of "
+                    f"{error.kwargs.get('endpoint_url')} did not verify ({error.kwargs.get('error')}). "
+                    "Asking again will not help: check the connection's verify setting (a CA bundle path "
+                    "or AWS_CA_BUNDLE) or a proxy that inspects TLS."
+                ) from error
             raise
 
     # ---------------------------------------------------------------- export jobs
@@ -558,7 +613,7 @@ class PinpointHook(AwsBaseHook):
                 return response["ExportJobResponse"]
             except PinpointTransientError as error:
                 cause = error.__cause__
-                if not (isinstance(cause, ClientError) and _is_throttling(cause)):
+                if error.reason != "throttled":
                     raise PinpointTransientError(
                         f"{error} Pinpoint may have started the export anyway, so the request is not "
                         "sent again: retry the task, and it adopts a running export to the same prefix."
@@ -643,20 +698,15 @@ class PinpointHook(AwsBaseHook):
                 body.close()
 
 
-def _is_throttling(error: ClientError) -> bool:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return (
-        status == 429
-        or "Throttl" in code
-        or code in {"TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
-    )
+_WHAT = {
+    "throttled": "throttled",
+    "transient": "a server error or no answer in time; the job's state is unknown",
+    "unreachable": f"the endpoint cannot be reached. {END_OF_SUPPORT_HINT}",
+}
 
 
 def _short(error: BaseException) -> str:
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
         return f"{err.get('Code')}: {err.get('Message')}, RequestID {_request_id(error)}"
-    if isinstance(error, EndpointConnectionError):
-        return f"{type(error).__name__}: {error}. {END_OF_SUPPORT_HINT}"
     return f"{type(error).__name__}: {error}"

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_pinpoint._compat import AirflowFailException, conf
+from airflow_provider_pinpoint._compat import conf
+from airflow_provider_pinpoint._waiting import THROTTLED_MIN_DELAY, ExportJobWait, Outcome
 from airflow_provider_pinpoint.hooks.pinpoint import (
     ExportJobTimeoutError,
     PinpointHook,
-    PinpointTransientError,
     aware,
     creation_time,
     job_state,
@@ -25,7 +25,7 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
     validate_s3_url_prefix,
     validate_segment_version,
 )
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger, check_event
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -154,7 +154,17 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         context["ti"].xcom_push(key="job_id", value=job_id)
         if not self.wait_for_completion or job_state(job).outcome == "completed":  # e.g. an adopted job
             return self._prefix(job)
+        wait = ExportJobWait(
+            application_id=self.application_id,
+            job_id=job_id,
+            s3_url_prefix=self.s3_url_prefix,
+            waiter_delay=self.waiter_delay,
+            max_attempts=self.waiter_max_attempts,
+            fail_on_failing=self.fail_on_failing,
+            log=self.log,
+        )
         if self.deferrable:
+            budget = self.waiter_max_attempts * max(float(self.waiter_delay), THROTTLED_MIN_DELAY)
             self.defer(
                 trigger=SegmentExportJobTrigger(
                     application_id=self.application_id,
@@ -169,39 +179,12 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
                     botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
-                # A safety net: the trigger's own timeout event (which says how long it waited)
-                # comes first, as polls that met throttling are not counted as attempts.
-                timeout=timedelta(seconds=2 * self.waiter_delay * self.waiter_max_attempts + 600),
+                # the trigger's own timeout event comes first; this covers the polls' own time
+                timeout=timedelta(seconds=budget + max(60.0, 0.1 * budget)),
             )
-        return self._wait(job_id)
-
-    def _wait(self, job_id: str) -> str:
-        for attempt in range(1, self.waiter_max_attempts + 1):
-            try:
-                job = self.hook.get_export_job(self.application_id, job_id)
-            except PinpointTransientError as error:
-                self.log.warning(
-                    "Check %d/%d: %s The job's state is unknown; asking again.",
-                    attempt,
-                    self.waiter_max_attempts,
-                    error,
-                )
-            else:
-                state = job_state(job, fail_on_failing=self.fail_on_failing)
-                if state.outcome == "completed":
-                    self.log.info("%s", state.message)
-                    return self._prefix(job)
-                if state.outcome == "failed":
-                    raise AirflowFailException(state.message)
-                log = self.log.warning if state.unknown_status else self.log.info
-                log("Check %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
-            if attempt < self.waiter_max_attempts:
-                time.sleep(self.waiter_delay)
-        raise ExportJobTimeoutError(
-            f"Export job {job_id} of application {self.application_id} was not finished after "
-            f"{self.waiter_max_attempts} checks {self.waiter_delay} s apart "
-            f"(about {self.waiter_max_attempts * self.waiter_delay:.0f} s); it keeps running in Pinpoint."
-        )
+        while (outcome := wait.poll(self.hook)) is None:
+            time.sleep(wait.next_delay)
+        return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix
 
     def _prefix(self, job: dict[str, Any]) -> str:
         return (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
@@ -255,5 +238,5 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         :raises ExportJobTimeoutError: the job was not finished after waiter_max_attempts polls.
         :raises PinpointApiError: a permanent API error or a missing event.
         """
-        success = check_event(event, timeout_error=ExportJobTimeoutError)
-        return success.get("s3_url_prefix") or self.s3_url_prefix
+        outcome = Outcome.from_event(event)
+        return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix

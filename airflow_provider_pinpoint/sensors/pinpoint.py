@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_pinpoint._compat import (
-    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     PokeReturnValue,
     conf,
+    first_reschedule_date,
 )
-from airflow_provider_pinpoint.hooks.pinpoint import (
-    ExportJobNotFoundError,
-    PinpointHook,
-    PinpointTransientError,
-    job_state,
-    validate_id,
-)
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger, check_event
+from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook, PinpointUnreachableError, validate_id
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -80,55 +76,72 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         self.job_id = job_id
         self.fail_on_failing = fail_on_failing
         self.deferrable = deferrable
+        self._wait: ExportJobWait | None = None
 
     def _validate(self) -> None:
         validate_id("application_id", self.application_id)
         validate_id("segment_id", self.segment_id)
         validate_id("job_id", self.job_id, optional=True)
 
-    def _current_job(self) -> dict[str, Any] | None:
-        """The job to judge now, or None when its state cannot be known yet."""
-        try:
-            return self.hook.get_segment_export_job(self.application_id, self.segment_id, self.job_id)
-        except PinpointTransientError as error:
-            self.log.warning("%s The job's state is unknown; asking again at the next check.", error)
-        except ExportJobNotFoundError as error:
-            if self.job_id is not None:
-                raise
-            self.log.info("%s; waiting for one.", error)
-        return None
+    def _wait_for(self, context: Context) -> ExportJobWait:
+        """The wait this sensor polls: one per execute in poke mode, one per poke in reschedule mode."""
+        if self._wait is None or self.reschedule:
+            first = first_reschedule_date(context) if self.reschedule else None
+            since = None if first is None else (datetime.now(timezone.utc) - first).total_seconds()
+            self._wait = ExportJobWait(
+                application_id=self.application_id,
+                job_id=self.job_id,
+                segment_id=self.segment_id,
+                waiter_delay=self.poke_interval,
+                fail_on_failing=self.fail_on_failing,
+                follow_newest=True,
+                started_at=None if since is None else time.monotonic() - since,
+                log=self.log,
+            )
+        return self._wait
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """
-        Check the job once.
+        Check the job once (GetExportJob; GetSegmentExportJobs without a job_id).
+
+        In deferrable mode a job that is not done yet defers to SegmentExportJobTrigger here.
 
         :return: False while it runs; ``PokeReturnValue(is_done=True, xcom_value=S3UrlPrefix)``
             once COMPLETED.
         :raises AirflowFailException: the job FAILED (or is FAILING with fail_on_failing).
-        :raises PinpointApiError: a permanent API error (NotFound, Forbidden, ...).
+        :raises PinpointApiError: a permanent API error (NotFound, Forbidden, a certificate that
+            fails verification, ...).
+        :raises PinpointUnreachableError: every poke for ``UNREACHABLE_AFTER`` seconds found the
+            endpoint unreachable.
         :raises ValueError: a blank id after rendering, before any call.
         """
         self._validate()
-        job = self._current_job()
-        return False if job is None else self._judge(context, job)
-
-    def _judge(self, context: Context, job: dict[str, Any]) -> bool | PokeReturnValue:
-        state = job_state(job, fail_on_failing=self.fail_on_failing)
-        if state.outcome == "failed":
-            self.log.error("%s", state.message)  # shown even when soft_fail turns the failure into a skip
-            raise AirflowFailException(state.message)
-        if state.outcome == "running":
-            (self.log.warning if state.unknown_status else self.log.info)("%s", state.message)
-            return False
-        self.log.info("%s", state.message)
-        try:
-            prefix = self.hook.export_s3_url_prefix(self.application_id, self.segment_id, job)
-        except PinpointTransientError as error:
-            self.log.warning("%s The job's state is unknown; asking again at the next check.", error)
-            return False
-        return PokeReturnValue(
-            is_done=True, xcom_value=self._finish(context, job.get("Id") or self.job_id, prefix)
-        )
+        wait = self._wait_for(context)
+        outcome = wait.poll(self.hook)
+        if outcome is not None:
+            prefix = outcome.result(self.log, timeout_error=AirflowSensorTimeout)
+            return PokeReturnValue(is_done=True, xcom_value=self._finish(context, outcome.job_id, prefix))
+        if self.deferrable:
+            interval = max(float(self.poke_interval), 0.0)
+            self.defer(
+                trigger=SegmentExportJobTrigger(
+                    application_id=self.application_id,
+                    job_id=wait.current_job_id,
+                    segment_id=self.segment_id,
+                    waiter_delay=interval,
+                    waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
+                    fail_on_failing=self.fail_on_failing,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout),
+            )
+        if not self.reschedule:  # a throttled poke waits at least THROTTLED_MIN_DELAY seconds
+            time.sleep(max(0.0, wait.next_delay - float(self.poke_interval)))
+        return False
 
     def _finish(self, context: Context, job_id: str | None, prefix: str | None) -> str | None:
         """Push ``job_id`` and return the S3UrlPrefix for ``return_value``."""
@@ -138,45 +151,24 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         return prefix
 
     def execute(self, context: Context) -> Any:
-        """Wait in poke/reschedule mode, or check once and defer to SegmentExportJobTrigger."""
-        if not self.deferrable:
+        """
+        Wait in poke or reschedule mode; deferrable: check once with ``poke``, then defer.
+
+        soft_fail, never_fail and silent_fail apply to every check as Airflow applies them; a
+        skip names the failure it hides.
+        When the sensor times out while every poke found the endpoint unreachable, it raises
+        :class:`PinpointUnreachableError` instead (never a skip).
+        """
+        self._wait = None
+        try:
             return super().execute(context)
-        job = None
-        try:  # the first check, with the same soft_fail / never_fail / silent_fail rules as a poke
-            self._validate()
-            job = self._current_job()
-            done = False if job is None else self._judge(context, job)
-            if isinstance(done, PokeReturnValue):
-                return done.xcom_value
-        except AirflowSkipException:
+        except (AirflowSensorTimeout, AirflowSkipException) as error:
+            wait = self._wait
+            if wait is not None and wait.all_unreachable and wait.last_error is not None:
+                raise PinpointUnreachableError(wait.unreachable().message) from error
+            if isinstance(error, AirflowSkipException) and error.__cause__ is not None:
+                raise AirflowSkipException(f"{error} {error.__cause__}") from error.__cause__
             raise
-        except AirflowFailException as error:
-            if self.soft_fail or getattr(self, "never_fail", False):
-                raise AirflowSkipException(f"Skipping due to soft_fail or never_fail: {error}") from error
-            raise
-        except Exception as error:
-            if getattr(self, "never_fail", False):
-                raise AirflowSkipException(f"Skipping due to never_fail: {error}") from error
-            if not getattr(self, "silent_fail", False):
-                raise
-            self.log.error("First check failed; deferring anyway (silent_fail): %s", error)
-        interval = max(float(self.poke_interval), 0.0)
-        self.defer(
-            trigger=SegmentExportJobTrigger(
-                application_id=self.application_id,
-                job_id=(job or {}).get("Id") or self.job_id,
-                segment_id=self.segment_id,
-                waiter_delay=interval,
-                waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
-                fail_on_failing=self.fail_on_failing,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
-        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
         """
@@ -186,10 +178,8 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         :raises AirflowFailException: the job failed (soft_fail skips).
         :raises AirflowSensorTimeout: the job was not finished within the timeout (soft_fail skips).
         :raises PinpointApiError: a permanent API error or a missing event (soft_fail does not skip).
+        :raises PinpointUnreachableError: the endpoint could not be reached (soft_fail does not skip).
         """
-        try:
-            success = check_event(event, timeout_error=AirflowSensorTimeout)
-        except (AirflowFailException, AirflowSensorTimeout) as error:
-            self.log.error("%s", error)  # shown even when soft_fail turns the failure into a skip
-            raise
-        return self._finish(context, success.get("job_id") or self.job_id, success.get("s3_url_prefix"))
+        outcome = Outcome.from_event(event)
+        prefix = outcome.result(self.log, timeout_error=AirflowSensorTimeout)
+        return self._finish(context, outcome.job_id or self.job_id, prefix)

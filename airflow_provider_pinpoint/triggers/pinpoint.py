@@ -3,43 +3,137 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from airflow_provider_pinpoint._compat import AirflowFailException, BaseTrigger, TriggerEvent
-from airflow_provider_pinpoint.hooks.pinpoint import (
-    ExportJobNotFoundError,
-    PinpointApiError,
-    PinpointHook,
-    PinpointTransientError,
-    job_state,
+from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
+from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
+#: Threads that run the triggers' polls in one triggerer process: enough to keep N / waiter_delay
+#: polls a second going when each waits on a network round trip. Set
+#: ``AIRFLOW_PINPOINT_TRIGGER_THREADS`` in the triggerer's environment to change it.
+POLL_THREADS = int(os.environ.get("AIRFLOW_PINPOINT_TRIGGER_THREADS", "64"))
+#: Seconds after which a trigger reads its connection again and a shared client is rebuilt.
+CLIENT_MAX_AGE = 900.0
+
+_FIELDS = (
+    "application_id",
+    "job_id",
+    "s3_url_prefix",
+    "waiter_delay",
+    "waiter_max_attempts",
+    "fail_on_failing",
+    "segment_id",
+    "aws_conn_id",
+    "region_name",
+    "verify",
+    "botocore_config",
 )
-
-#: The shortest and longest pause, in seconds, before asking again after throttling or a 5xx.
-MIN_TRANSIENT_BACKOFF = 1.0
-MAX_TRANSIENT_BACKOFF = 300.0
+_HOOK_SETTINGS = ("aws_conn_id", "region_name", "verify", "botocore_config")
+T = TypeVar("T")
 
 
-def check_event(event: Any, *, timeout_error: type[Exception]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SharedClient:
+    """A Pinpoint hook (and its boto3 client) shared by the triggers of one connection."""
+
+    hook: PinpointHook
+    built_at: float
+
+
+class SharedClients:
     """
-    Read the event a task resumes with: return it on success, raise the matching error otherwise.
+    The Pinpoint clients of a triggerer process, one per connection setting and content.
 
-    :param event: what SegmentExportJobTrigger sent (None or anything else is a failure).
-    :param timeout_error: the exception class for reason ``"timeout"``.
-    :return: the success event: ``{"status": "success", "job_id", "s3_url_prefix"}``.
-    :raises AirflowFailException: reason ``"failed"``: the job FAILED.
-    :raises PinpointApiError: reason ``"api_error"``, or an event that is missing or malformed.
+    The key is (aws_conn_id, region_name, verify, botocore_config, a digest of the connection's
+    conn_type, host, login, password, port and extra), so two connection ids with the same
+    content never share a client. A client is built once per key, in a poll thread (never on
+    the event loop); concurrent first polls wait for that one build. A trigger whose client is
+    older than ``max_age`` seconds reads its connection again, and a client that old is rebuilt
+    once, so an edited connection reaches running triggers within ``max_age``.
+
+    :param clock: seconds, monotonic (a setting for tests).
+    :param max_age: seconds a client is used before it is rebuilt.
     """
-    if not isinstance(event, dict) or event.get("status") not in {"success", "error"}:
-        raise PinpointApiError(f"SegmentExportJobTrigger sent no usable event: {event!r}")
-    if event["status"] == "success":
-        return event
-    message = event.get("message") or f"SegmentExportJobTrigger reported an error: {event!r}"
-    if event.get("reason") == "failed":
-        raise AirflowFailException(message)
-    if event.get("reason") == "timeout":
-        raise timeout_error(message)
-    raise PinpointApiError(message)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_age: float = CLIENT_MAX_AGE) -> None:
+        self.clock = clock
+        self.max_age = max_age
+        self.builds = 0
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[Any, ...], SharedClient] = {}
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def get(self, settings: dict[str, Any], current: SharedClient | None = None) -> SharedClient:
+        """
+        The shared client for these hook settings (blocking: call it from a poll thread).
+
+        :param settings: ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``.
+        :param current: the client the trigger used so far; returned while younger than max_age.
+        """
+        if current is not None and self.clock() - current.built_at < self.max_age:
+            return current
+        key = (*(json.dumps(settings[name], sort_keys=True) for name in _HOOK_SETTINGS), _digest(settings))
+        with self._lock:
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:
+            client = self._clients.get(key)
+            if client is None or self.clock() - client.built_at >= self.max_age:
+                hook = PinpointHook(
+                    aws_conn_id=settings["aws_conn_id"],
+                    region_name=settings["region_name"],
+                    verify=settings["verify"],
+                    config=settings["botocore_config"],
+                    max_pool_connections=POLL_THREADS,
+                )
+                hook.conn  # noqa: B018 - build the client now, in this thread
+                client = SharedClient(hook, self.clock())
+                with self._lock:
+                    self._clients[key] = client
+                    self.builds += 1
+            return client
+
+
+def _digest(settings: dict[str, Any]) -> str | None:
+    """A digest of the connection's content as it reads now (None without a connection id)."""
+    conn_id = settings["aws_conn_id"]
+    if conn_id is None:
+        return None
+    try:
+        conn = PinpointHook.get_connection(conn_id)
+    except Exception as error:  # not defined: the hook falls back to boto3's chain and says so
+        return f"unreadable: {type(error).__name__}"
+    content = [conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra]
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+
+
+#: The clients every SegmentExportJobTrigger of this process shares.
+shared_clients = SharedClients()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+async def _in_poll_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking work on the provider's poll threads, never on the event loop or its executor.
+
+    Through asgiref, so a connection lookup inside it reaches Airflow's triggerer the way
+    synchronous code called from a trigger should.
+    """
+    from asgiref.sync import sync_to_async
+
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=POLL_THREADS, thread_name_prefix="pinpoint-poll")
+    return await sync_to_async(func, thread_sensitive=False, executor=_pool)(*args)
 
 
 class SegmentExportJobTrigger(BaseTrigger):
@@ -49,9 +143,12 @@ class SegmentExportJobTrigger(BaseTrigger):
     Without a ``job_id`` it first waits for the segment to have an export job (GetSegmentExportJobs
     at every poll; no job yet counts as running), then follows the newest one with GetExportJob.
 
-    It decides with the same job-state rule as the sensor and the operator. Every AWS call (and
-    the connection lookup before it) runs in a worker thread, so a slow or throttled poll never
-    blocks the triggerer's event loop; aiobotocore is not needed.
+    It polls with the same core as the sensor and the operator: every poll counts as an attempt;
+    a throttled poll is followed by the next after at least 1 second; after 900 seconds of nothing
+    but unreachable polls the wait ends. Triggers in one triggerer process share their boto3
+    clients (see :class:`SharedClients`) and run their polls on the provider's own threads
+    (``POLL_THREADS``), so a thousand waits cost one client and never block the event loop;
+    aiobotocore is not needed.
 
     :param application_id: the Pinpoint ApplicationId.
     :param job_id: the export job's Id, or None to follow the segment's newest export job.
@@ -59,9 +156,7 @@ class SegmentExportJobTrigger(BaseTrigger):
         an empty Definition. When None, the prefix is looked up in the segment's job list
         (needs ``segment_id``).
     :param waiter_delay: seconds between two polls.
-    :param waiter_max_attempts: polls that read a non-terminal state before giving up. Polls that
-        met throttling, a 5xx or a connection error (after botocore's own retries) are tried again
-        after waiter_delay seconds (at least 1), doubling each time up to 300, and are not counted.
+    :param waiter_max_attempts: polls before giving up with a ``timeout`` event.
     :param fail_on_failing: treat JobStatus FAILING as failed instead of waiting for FAILED.
     :param segment_id: the SegmentId; needed when ``job_id`` is None.
     :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
@@ -70,8 +165,9 @@ class SegmentExportJobTrigger(BaseTrigger):
     :param botocore_config: botocore client configuration as a dict.
 
     Events (one per run), all JSON-native:
-    ``{"status": "success", "job_id", "s3_url_prefix"}``;
-    ``{"status": "error", "reason": "failed" | "timeout" | "api_error", "job_id", "message"}``.
+    ``{"status": "success", "job_id", "s3_url_prefix", "message"}``;
+    ``{"status": "error", "reason": "failed" | "timeout" | "api_error" | "unreachable", "job_id",
+    "message"}``.
     """
 
     def __init__(
@@ -104,25 +200,10 @@ class SegmentExportJobTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the keyword arguments that re-create this trigger."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "application_id": self.application_id,
-                "job_id": self.job_id,
-                "s3_url_prefix": self.s3_url_prefix,
-                "waiter_delay": self.waiter_delay,
-                "waiter_max_attempts": self.waiter_max_attempts,
-                "fail_on_failing": self.fail_on_failing,
-                "segment_id": self.segment_id,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
-        )
+        return f"{type(self).__module__}.{type(self).__qualname__}", {f: getattr(self, f) for f in _FIELDS}
 
     def hook(self) -> PinpointHook:
-        """A PinpointHook with every setting the task had."""
+        """A PinpointHook of its own with every setting the task had (polls use a shared one)."""
         return PinpointHook(
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
@@ -130,80 +211,32 @@ class SegmentExportJobTrigger(BaseTrigger):
             config=self.botocore_config,
         )
 
-    def _current_job(self, hook: PinpointHook, job_id: str | None) -> dict[str, Any] | None:
-        """The job to judge at this poll; None while the segment has no export job yet."""
-        if job_id is not None and self.segment_id:  # the job must belong to the segment
-            return hook.get_segment_export_job(self.application_id, self.segment_id, job_id)
-        if job_id is not None:
-            return hook.get_export_job(self.application_id, job_id)
-        try:
-            return hook.get_segment_export_job(self.application_id, str(self.segment_id))
-        except ExportJobNotFoundError:
-            return None
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until a terminal JobStatus, the attempts run out, or a permanent API error."""
-        try:
-            hook = self.hook()
-        except Exception as error:  # e.g. a botocore_config key botocore does not know
-            yield self._error("api_error", f"Could not build the Pinpoint client: {error}", self.job_id)
-            return
-        job_id = self.job_id
-        attempt = 0
-        retries = 0
-        while attempt < self.waiter_max_attempts:
-            try:
-                job = await asyncio.to_thread(self._current_job, hook, job_id)
-                state = None if job is None else job_state(job, fail_on_failing=self.fail_on_failing)
-                if job is not None and state is not None and state.outcome == "completed":
-                    prefix = await asyncio.to_thread(self._prefix, hook, job)
-            except PinpointTransientError as error:
-                retries += 1
-                base = max(float(self.waiter_delay), MIN_TRANSIENT_BACKOFF)
-                delay = min(base * 2 ** min(retries - 1, 10), MAX_TRANSIENT_BACKOFF)
-                self.log.warning("Transient error #%d, polling again in %.1f s: %s", retries, delay, error)
-                await asyncio.sleep(delay)
-                continue
-            except Exception as error:  # permanent API errors, and a connection that cannot be read
-                yield self._error("api_error", str(error), job_id)
-                return
-            attempt += 1
-            retries = 0
-            if job is None or state is None:
-                self.log.info(
-                    "Poll %d/%d: segment %s has no export job yet.",
-                    attempt,
-                    self.waiter_max_attempts,
-                    self.segment_id,
-                )
-            else:
-                job_id = job.get("Id") or job_id
-                if state.outcome == "completed":
-                    yield TriggerEvent({"status": "success", "job_id": job_id, "s3_url_prefix": prefix})
-                    return
-                if state.outcome == "failed":
-                    yield self._error("failed", state.message, job_id)
-                    return
-                log = self.log.warning if state.unknown_status else self.log.info
-                log("Poll %d/%d: %s", attempt, self.waiter_max_attempts, state.message)
-            if attempt < self.waiter_max_attempts:
-                await asyncio.sleep(self.waiter_delay)
-        what = f"Export job {job_id}" if job_id else f"An export job of segment {self.segment_id}"
-        yield self._error(
-            "timeout",
-            f"{what} of application {self.application_id} was not finished after "
-            f"{self.waiter_max_attempts} polls {self.waiter_delay} s apart "
-            f"(about {self.waiter_max_attempts * self.waiter_delay:.0f} s); it keeps running in Pinpoint.",
-            job_id,
+        """Poll until a terminal JobStatus, the attempts run out, or an error no poll can fix."""
+        wait = ExportJobWait(
+            application_id=self.application_id,
+            job_id=self.job_id,
+            segment_id=self.segment_id,
+            s3_url_prefix=self.s3_url_prefix,
+            waiter_delay=self.waiter_delay,
+            max_attempts=self.waiter_max_attempts,
+            fail_on_failing=self.fail_on_failing,
+            log=self.log,
         )
+        settings = {name: getattr(self, name) for name in _HOOK_SETTINGS}
+        client: SharedClient | None = None
 
-    def _prefix(self, hook: PinpointHook, job: dict[str, Any]) -> str | None:
-        """Where a completed job wrote: its Definition, the prefix asked for, or the segment's job list."""
-        prefix = (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
-        if not prefix and self.segment_id:
-            prefix = hook.export_s3_url_prefix(self.application_id, self.segment_id, job)
-        return prefix
+        def poll() -> Outcome | None:
+            nonlocal client
+            client = shared_clients.get(settings, client)
+            return wait.poll(client.hook)
 
-    @staticmethod
-    def _error(reason: str, message: str, job_id: str | None) -> TriggerEvent:
-        return TriggerEvent({"status": "error", "reason": reason, "job_id": job_id, "message": message})
+        while True:
+            try:
+                outcome = await _in_poll_thread(poll)
+            except Exception as error:  # permanent API errors, an unusable connection or setting
+                outcome = Outcome("api_error", wait.current_job_id, str(error))
+            if outcome is not None:
+                yield TriggerEvent(outcome.to_event())
+                return
+            await asyncio.sleep(wait.next_delay)

@@ -102,7 +102,7 @@ def test_running_past_max_attempts_says_how_long_it_waited(context):
         stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")})
         stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
         stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1", "PROCESSING")})
-        with pytest.raises(ExportJobTimeoutError, match="not finished after 2 checks 0 s apart"):
+        with pytest.raises(ExportJobTimeoutError, match="not finished after 2 polls 0 s apart"):
             op.execute(context)
 
 

@@ -44,7 +44,12 @@ async def test_success(pinpoint_emulator):
     seed = pinpoint_emulator.seed(n_endpoints=10)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
-    assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
+    assert event == {
+        "status": "success",
+        "job_id": job["Id"],
+        "s3_url_prefix": f"{seed.s3_base_prefix}/run",
+        "message": f"Export job {job['Id']} COMPLETED (1/1 pieces completed, 10 endpoints processed).",
+    }
 
 
 async def test_empty_definition_reports_the_requested_prefix(pinpoint_emulator):
@@ -98,7 +103,7 @@ async def test_not_found_is_an_api_error_with_request_id(pinpoint_emulator):
     assert "2026-10-30" in event["message"]
 
 
-async def test_burst_of_429s_in_the_middle_still_ends_in_success(
+async def test_burst_of_429s_counts_every_throttled_poll_as_an_attempt(
     pinpoint_emulator, no_backoff_sleep, capsys, caplog
 ):
     seed = pinpoint_emulator.seed(n_endpoints=10)
@@ -108,15 +113,35 @@ async def test_burst_of_429s_in_the_middle_still_ends_in_success(
     trigger = make_trigger(
         application_id=seed.application_id,
         job_id=job["Id"],
-        waiter_max_attempts=3,  # the three real answers; the six 429s must not count
+        waiter_max_attempts=9,  # the three real answers and the six 429s: every poll counts
         botocore_config=NO_BOTOCORE_RETRIES,
     )
     event = await first_event(trigger)
     assert event["status"] == "success"
     assert pinpoint_emulator.faults.throttles_injected == 6
+    assert pinpoint_emulator.calls("GetExportJob") == 9
     logged = capsys.readouterr().out + caplog.text
-    assert [f"Transient error #{n}," in logged for n in range(1, 7)] == [True] * 6
-    assert "Transient error #7," not in logged
+    throttled = [f"Poll {n}/9: Pinpoint GetExportJob" in logged for n in range(2, 8)]
+    assert throttled == [True] * 6
+    assert logged.count("did not answer (TooManyRequestsException") == 6
+    assert logged.count("): throttled.") == 6
+
+
+async def test_a_burst_longer_than_the_attempts_ends_in_a_timeout(pinpoint_emulator, no_backoff_sleep):
+    seed = pinpoint_emulator.seed(n_endpoints=10)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
+    pinpoint_emulator.script_job(seed.application_id, job["Id"], ["PROCESSING", "PROCESSING", "COMPLETED"])
+    pinpoint_emulator.faults.throttle_burst(6, after=1)
+    trigger = make_trigger(
+        application_id=seed.application_id,
+        job_id=job["Id"],
+        waiter_max_attempts=3,
+        botocore_config=NO_BOTOCORE_RETRIES,
+    )
+    event = await first_event(trigger)
+    assert (event["status"], event["reason"]) == ("error", "timeout")
+    assert "not finished after 3 polls 0 s apart" in event["message"]
+    assert pinpoint_emulator.calls("GetExportJob") == 3
 
 
 async def test_a_slow_poll_does_not_block_the_event_loop(pinpoint_emulator):
@@ -155,7 +180,12 @@ async def test_without_job_id_waits_for_the_segments_first_export(pinpoint_emula
         await asyncio.sleep(0.01)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/run")
     event = (await polling).payload
-    assert event == {"status": "success", "job_id": job["Id"], "s3_url_prefix": f"{seed.s3_base_prefix}/run"}
+    assert event == {
+        "status": "success",
+        "job_id": job["Id"],
+        "s3_url_prefix": f"{seed.s3_base_prefix}/run",
+        "message": f"Export job {job['Id']} COMPLETED (1/1 pieces completed, 5 endpoints processed).",
+    }
 
 
 async def test_without_job_id_the_job_found_is_then_polled_by_id(pinpoint_emulator):
@@ -178,8 +208,7 @@ async def test_without_job_id_a_segment_that_never_exports_times_out(pinpoint_em
     assert f"An export job of segment {seed.segment_id}" in event["message"]
 
 
-def test_transient_backoff_has_a_floor_and_doubles():
-    from airflow_provider_pinpoint.triggers import pinpoint
+def test_a_throttled_poll_is_followed_by_the_next_after_at_least_a_second():
+    from airflow_provider_pinpoint import _waiting
 
-    assert pinpoint.MIN_TRANSIENT_BACKOFF >= 1.0  # a zero waiter_delay never hammers a throttled API
-    assert pinpoint.MAX_TRANSIENT_BACKOFF == 300.0
+    assert _waiting.THROTTLED_MIN_DELAY == 1.0  # a zero waiter_delay never hammers a throttled API
