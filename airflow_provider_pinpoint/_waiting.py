@@ -222,7 +222,7 @@ class ExportJobWait:
             return self._out_of_attempts()
         if self.unreachable_since is None:
             self.unreachable_since = self.started_at if self.all_unreachable else now
-        if now - float(self.unreachable_since or now) >= UNREACHABLE_AFTER:
+        if now - (now if self.unreachable_since is None else self.unreachable_since) >= UNREACHABLE_AFTER:
             return self.unreachable(now)
         return self._out_of_attempts()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,13 @@ def start_export(emulator, seed, s3_url_prefix: str) -> dict:
             "SegmentId": seed.segment_id,
         },
     )["ExportJobResponse"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated metadata DB in the test AIRFLOW_HOME (never ~/airflow)."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
 
 
 @pytest.fixture

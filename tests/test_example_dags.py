@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +19,6 @@ def load_dagbag():
     except ImportError:  # Airflow 2.10 - 3.1
         from airflow.models.dagbag import DagBag
     return DagBag(dag_folder=str(EXAMPLES))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
-
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    """A migrated metadata DB in the test AIRFLOW_HOME (never ~/airflow)."""
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="endpoints per exported file (default: %(default)s)",
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate made at start; its path is printed as ca_bundle",
+    )
     return parser
 
 
@@ -77,9 +82,12 @@ def serve(args: argparse.Namespace) -> int:
         piece_size=args.piece_size,
         region_name=args.region,
         host=args.host,
+        tls=args.tls,
     )
     with emulator:
         info: dict[str, Any] = {"endpoint_url": emulator.endpoint_url, "region_name": emulator.region_name}
+        if emulator.ca_bundle:
+            info["ca_bundle"] = emulator.ca_bundle
         if args.seed_endpoints is not None:
             seeded = emulator.seed(n_endpoints=args.seed_endpoints)
             info.update(

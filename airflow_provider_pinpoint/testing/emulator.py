@@ -92,6 +92,9 @@ class PinpointEmulator:
         region_name: Region of the clients and ARNs the emulator hands out.
         seed: Seed for ids, page-token salts and fault draws, so runs are reproducible.
         host: Address to bind; keep the loopback default.
+        tls: Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1 and
+            localhost); :attr:`ca_bundle` is its path, to pass as ``verify``. A client that
+            verifies against the usual CA bundle gets a real certificate failure.
         clock: Returns the current time in epoch seconds (default :func:`time.time`); inject a fake
             one to drive the job lifecycle without sleeping.
 
@@ -110,7 +113,10 @@ class PinpointEmulator:
         seed: int = 0,
         host: str = "127.0.0.1",
         clock: Callable[[], float] | None = None,
+        tls: bool = False,
     ) -> None:
+        self._tls = tls
+        self._tls_dir: Any = None
         self._requested_port = port
         self._host = host
         self._region_name = region_name
@@ -145,7 +151,20 @@ class PinpointEmulator:
 
         self._app = PinpointApp(self.store, self.faults)
         app = DispatcherApp(self._app, _moto_app())
-        server = make_server(self._host, self._requested_port, app, threaded=True, request_handler=_handler())
+        ssl_context = None
+        if self._tls:
+            import tempfile
+
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="pinpoint-emulator-tls-")
+            ssl_context = _self_signed(self._tls_dir.name)
+        server = make_server(
+            self._host,
+            self._requested_port,
+            app,
+            threaded=True,
+            request_handler=_handler(),
+            ssl_context=ssl_context,
+        )
         server.log = _server_log  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(
@@ -165,6 +184,9 @@ class PinpointEmulator:
         if thread is not None:
             thread.join(timeout=10)
         self._internal_clients.clear()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
     def __enter__(self) -> PinpointEmulator:
         if self._server is None:
@@ -187,9 +209,14 @@ class PinpointEmulator:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT``: the endpoint_url for pinpoint, s3, iam and sts clients."""
+        """``http://127.0.0.1:PORT`` (``https`` with tls): the endpoint_url for pinpoint, s3, iam, sts."""
         host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """With ``tls=True``, the path of the emulator's certificate (a CA bundle for ``verify``)."""
+        return None if self._tls_dir is None else f"{self._tls_dir.name}/cert.pem"
 
     @property
     def region_name(self) -> str:
@@ -199,7 +226,9 @@ class PinpointEmulator:
     @property
     def airflow_conn_uri(self) -> str:
         """JSON connection for ``AIRFLOW_CONN_AWS_DEFAULT``: test credentials, endpoint_url and region."""
-        extra = {"endpoint_url": self.endpoint_url, "region_name": self.region_name}
+        extra: dict[str, Any] = {"endpoint_url": self.endpoint_url, "region_name": self.region_name}
+        if self.ca_bundle:
+            extra["verify"] = self.ca_bundle
         return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
@@ -215,6 +244,8 @@ class PinpointEmulator:
             "region_name": self.region_name,
             **TEST_CREDENTIALS,
         }
+        if self.ca_bundle:
+            params["verify"] = self.ca_bundle
         params.update(kwargs)
         with self._session_lock:
             if self._session is None:
@@ -284,7 +315,14 @@ class PinpointEmulator:
             self._app.clear_log()
         if self._server is not None:
             request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+            handlers: list[Any] = [urllib.request.ProxyHandler({})]  # never via a proxy
+            if self.ca_bundle:
+                import ssl
+
+                handlers.append(
+                    urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=self.ca_bundle))
+                )
+            opener = urllib.request.build_opener(*handlers)
             with opener.open(request, timeout=30) as response:
                 response.read()
 
@@ -424,6 +462,48 @@ class _MotoSink:
     def put(self, bucket: str, key: str, body: bytes) -> None:
         """Write one gzip piece."""
         self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+
+
+def _self_signed(folder: str) -> tuple[str, str]:
+    """Write a self-signed certificate for 127.0.0.1 and localhost (and its key) into ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinpoint-emulator")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = f"{folder}/cert.pem", f"{folder}/key.pem"
+    with open(cert_path, "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
 
 
 def _moto_app() -> Any:

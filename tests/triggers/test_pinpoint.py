@@ -6,6 +6,8 @@ import asyncio
 import importlib
 import json
 
+import pytest
+
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 from tests.conftest import start_export
 
@@ -212,3 +214,112 @@ def test_a_throttled_poll_is_followed_by_the_next_after_at_least_a_second():
     from airflow_provider_pinpoint import _waiting
 
     assert _waiting.THROTTLED_MIN_DELAY == 1.0  # a zero waiter_delay never hammers a throttled API
+
+
+# ------------------------------------------------------------------ triggers share their clients
+SETTINGS = {"aws_conn_id": "aws_default", "region_name": None, "verify": None, "botocore_config": None}
+
+
+@pytest.fixture
+def clients(monkeypatch):
+    """A fresh set of shared clients with a clock the test sets, used by every trigger it runs."""
+    from airflow_provider_pinpoint.triggers import pinpoint
+
+    now = [1000.0]
+    fresh = pinpoint.SharedClients(clock=lambda: now[0])
+    fresh.now = now
+    monkeypatch.setattr(pinpoint, "shared_clients", fresh)
+    return fresh
+
+
+async def test_triggers_with_the_same_settings_share_one_client(pinpoint_emulator, clients):
+    seed = pinpoint_emulator.seed(n_endpoints=3)
+    jobs = [start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/{n}") for n in range(2)]
+    events = await asyncio.gather(
+        *(first_event(make_trigger(application_id=seed.application_id, job_id=j["Id"])) for j in jobs)
+    )
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert clients.builds == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"region_name": "eu-west-1"},
+        {"verify": False},
+        {"botocore_config": {"read_timeout": 7}},
+        {"aws_conn_id": "same_content_other_id"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_other_settings_get_a_client_of_their_own(pinpoint_emulator, clients, monkeypatch, change):
+    monkeypatch.setenv("AIRFLOW_CONN_SAME_CONTENT_OTHER_ID", pinpoint_emulator.airflow_conn_uri)
+    first = clients.get(SETTINGS)
+    assert clients.get(SETTINGS) is first
+    other = clients.get({**SETTINGS, **change})
+    assert other.hook is not first.hook and clients.builds == 2
+
+
+def test_an_edited_connection_reaches_new_triggers_at_once_and_running_ones_within_the_limit(
+    pinpoint_emulator, clients, monkeypatch
+):
+    running = clients.get(SETTINGS)
+    edited = json.loads(pinpoint_emulator.airflow_conn_uri)
+    edited["extra"]["region_name"] = "eu-west-1"
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(edited))
+    new = clients.get(SETTINGS)  # a trigger that starts now reads the connection as it is
+    assert new.hook.conn.meta.region_name == "eu-west-1"
+    assert clients.get(SETTINGS, running) is running  # younger than the limit: kept
+    clients.now[0] += clients.max_age
+    assert clients.get(SETTINGS, running).hook.conn.meta.region_name == "eu-west-1"
+
+
+def test_a_client_past_its_age_is_rebuilt_once_under_100_concurrent_polls(pinpoint_emulator, clients):
+    from concurrent.futures import ThreadPoolExecutor
+
+    old = clients.get(SETTINGS)
+    clients.now[0] += clients.max_age + 1
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        got = list(pool.map(lambda _: clients.get(SETTINGS, old), range(100)))
+    assert clients.builds == 2
+    assert len({id(c) for c in got}) == 1 and got[0] is not old
+
+
+async def test_100_triggers_starting_together_build_one_client(pinpoint_emulator, clients):
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/shared")
+    triggers = [make_trigger(application_id=seed.application_id, job_id=job["Id"]) for _ in range(100)]
+    events = await asyncio.gather(*(first_event(t) for t in triggers))
+    assert {e["status"] for e in events} == {"success"}
+    assert clients.builds == 1
+
+
+async def test_a_trigger_serialized_by_the_previous_release_still_runs(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/old")
+    # As release 0.1.0 stored it in the metadata database (SegmentExportJobOperator, deferrable=True).
+    stored = {
+        "classpath": "airflow_provider_pinpoint.triggers.pinpoint.SegmentExportJobTrigger",
+        "kwargs": {
+            "application_id": seed.application_id,
+            "job_id": job["Id"],
+            "s3_url_prefix": f"{seed.s3_base_prefix}/old",
+            "waiter_delay": 30,
+            "waiter_max_attempts": 480,
+            "fail_on_failing": False,
+            "segment_id": None,
+            "aws_conn_id": "aws_default",
+            "region_name": None,
+            "verify": None,
+            "botocore_config": None,
+        },
+    }
+    module, name = stored["classpath"].rsplit(".", 1)
+    trigger = getattr(importlib.import_module(module), name)(**stored["kwargs"])
+    event = await first_event(trigger)
+    assert (event["status"], event["job_id"], event["s3_url_prefix"]) == (
+        "success",
+        job["Id"],
+        f"{seed.s3_base_prefix}/old",
+    )
+    assert trigger.serialize() == (stored["classpath"], stored["kwargs"])
