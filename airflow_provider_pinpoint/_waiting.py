@@ -120,7 +120,8 @@ class ExportJobWait:
     :param fail_on_failing: treat JobStatus FAILING as failed.
     :param follow_newest: without ``job_id``, look the newest job up at every poll instead of
         following the first job found by its Id.
-    :param started_at: when the wait began, on ``clock``'s scale (default: the first poll).
+    :param started_at: when the wait began, on ``clock``'s scale (default: when its first poll
+        that met an error ended).
     :param clock: seconds, monotonic (a setting for tests).
     :param log: where polls are logged.
     """
@@ -171,16 +172,13 @@ class ExportJobWait:
         :raises PinpointApiError: a permanent API error (NotFound, Forbidden, a certificate ...).
         :raises ExportJobNotFoundError: the job belongs to another segment.
         """
-        now = self.clock()
-        if self.started_at is None:
-            self.started_at = now
         self.attempts += 1
         try:
             job = self._read(hook)
             state = None if job is None else job_state(job, fail_on_failing=self.fail_on_failing)
             prefix = self._prefix(hook, job) if job and state and state.outcome == "completed" else None
         except PinpointTransientError as error:
-            return self._transient(error, now)
+            return self._transient(error, self.clock())  # the time the poll met it
         self.throttled, self.all_unreachable, self.unreachable_since = False, False, None
         if job is None or state is None:
             self._log(logging.INFO, f"segment {self.segment_id} has no export job yet.")
@@ -214,6 +212,8 @@ class ExportJobWait:
         return prefix
 
     def _transient(self, error: PinpointTransientError, now: float) -> Outcome | None:
+        if self.started_at is None:
+            self.started_at = now
         self.last_error = error
         self.throttled = error.reason == "throttled"
         self._log(logging.WARNING, f"{error} The job's state is unknown; asking again.")
