@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import gzip
 import json
 import random
@@ -171,7 +172,11 @@ def parse_page_size(raw: str | None) -> int:
 
 @dataclass
 class Application:
-    """A Pinpoint project with its endpoints, segments and export jobs."""
+    """A Pinpoint project with its endpoints, segments and export jobs.
+
+    ``job_ids`` and ``segment_job_ids`` (one list per segment) hold the job ids in sorted order, so
+    a page of GetExportJobs or GetSegmentExportJobs is found by bisection, without a scan.
+    """
 
     id: str
     name: str
@@ -181,6 +186,8 @@ class Application:
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, Segment] = field(default_factory=dict)
     jobs: dict[str, ExportJob] = field(default_factory=dict)
+    job_ids: list[str] = field(default_factory=list)
+    segment_job_ids: dict[str, list[str]] = field(default_factory=dict)
     pending_scripts: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def render(self) -> dict[str, Any]:
@@ -525,8 +532,64 @@ class PinpointStore:
         with self._lock:
             if app.pending_scripts:
                 job.script = app.pending_scripts.pop(0)
-            app.jobs[job.id] = job
+            self._store_jobs(app, [job])
         return self._render_natural(job, index=0)
+
+    def add_export_jobs(
+        self,
+        application_id: str,
+        segment_id: str,
+        n: int,
+        role_arn: str,
+        s3_url_prefix: str,
+        interval_seconds: float = 60.0,
+    ) -> list[str]:
+        """Store ``n`` finished export jobs of a segment (see ``PinpointEmulator.seed_export_jobs``).
+
+        The jobs are COMPLETED with one piece and nothing processed, as an export of an empty
+        segment would be; no file is written, and reading them never runs an export. The newest
+        was created ``interval_seconds`` before now, each other one ``interval_seconds`` before the
+        next. Returns their ids, oldest first.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        app = self.app(application_id)
+        self.segment(app.id, segment_id)
+        parse_s3_url(s3_url_prefix)
+        role_name_from_arn(role_arn)
+        now = self.clock()
+        # Read-only once stored (responses copy them), so every seeded job shares one of each.
+        definition = {"RoleArn": role_arn, "S3UrlPrefix": s3_url_prefix, "SegmentId": segment_id}
+        finished = ExportResult(completed_pieces=1, failed_pieces=0, total_failures=0, failures=[])
+        jobs = [
+            ExportJob(
+                id=self.new_id(),
+                application_id=app.id,
+                created_at=now - (n - i) * interval_seconds,
+                definition=definition,
+                endpoints=[],
+                total_pieces=1,
+                reached=len(SUCCESS_STATES) - 1,
+                result=finished,
+            )
+            for i in range(n)
+        ]
+        with self._lock:
+            self._store_jobs(app, jobs)
+        return [job.id for job in jobs]
+
+    def _store_jobs(self, app: Application, jobs: list[ExportJob]) -> None:
+        """Add jobs to the application and to its sorted indexes (call with ``self._lock`` held)."""
+        for job in jobs:
+            app.jobs[job.id] = job
+        _insert_sorted(app.job_ids, [job.id for job in jobs])
+        by_segment: dict[str, list[str]] = {}
+        for job in jobs:
+            segment_id = job.definition.get("SegmentId")
+            if segment_id is not None:
+                by_segment.setdefault(segment_id, []).append(job.id)
+        for segment_id, ids in by_segment.items():
+            _insert_sorted(app.segment_job_ids.setdefault(segment_id, []), ids)
 
     def job(self, application_id: str, job_id: str) -> ExportJob:
         """The export job, or NotFoundException."""
@@ -544,9 +607,7 @@ class PinpointStore:
     ) -> dict[str, Any]:
         """GetExportJobs: an ExportJobsResponse page of the application's jobs, ordered by job Id."""
         app = self.app(application_id)
-        with self._lock:
-            jobs = {j.id: j for j in app.jobs.values()}
-        return self._job_page(jobs, page_size, token, f"jobs:{app.id}")
+        return self._job_page(app, app.job_ids, page_size, token, f"jobs:{app.id}")
 
     def get_segment_export_jobs(
         self, application_id: str, segment_id: str, page_size: str | None, token: str | None
@@ -554,15 +615,16 @@ class PinpointStore:
         """GetSegmentExportJobs: an ExportJobsResponse page of the segment's jobs, ordered by job Id."""
         app = self.app(application_id)
         self.segment(app.id, segment_id)
-        with self._lock:
-            jobs = {j.id: j for j in app.jobs.values() if j.definition.get("SegmentId") == segment_id}
-        return self._job_page(jobs, page_size, token, f"jobs:{app.id}:{segment_id}")
+        ids = app.segment_job_ids.get(segment_id, [])
+        return self._job_page(app, ids, page_size, token, f"jobs:{app.id}:{segment_id}")
 
     def _job_page(
-        self, jobs: Mapping[str, ExportJob], page_size: str | None, token: str | None, scope: str
+        self, app: Application, ids: list[str], page_size: str | None, token: str | None, scope: str
     ) -> dict[str, Any]:
-        page, next_token = self._page(sorted(jobs), page_size, token, scope)
-        items = [self._render(jobs[i], advance_script=False) for i in page]
+        with self._lock:
+            page, next_token = self._page(ids, page_size, token, scope)
+            jobs = [app.jobs[i] for i in page]
+        items = [self._render(job, advance_script=False) for job in jobs]
         return _with_token({"Item": items}, next_token)
 
     def script_job(
@@ -674,17 +736,28 @@ class PinpointStore:
     def _page(
         self, ids: list[str], page_size: str | None, token: str | None, scope: str
     ) -> tuple[list[str], str | None]:
-        """Keyset pagination over sorted ids: every id present for the whole listing is seen once."""
+        """Keyset pagination over sorted ids: every id present for the whole listing is seen once.
+
+        The token holds the last id of the page, so the next page starts by bisection.
+        """
         size = parse_page_size(page_size)
-        after = _decode_token(token, scope) if token is not None else None
-        remaining = [i for i in ids if after is None or i > after]
-        page = remaining[:size]
-        if len(remaining) <= size:
+        start = bisect.bisect_right(ids, _decode_token(token, scope)) if token is not None else 0
+        page = ids[start : start + size]
+        if start + size >= len(ids):
             return page, None
         with self._lock:
             salt = f"{self._salt_rng.getrandbits(32):08x}"
         raw = json.dumps({"scope": scope, "after": page[-1], "salt": salt}, separators=(",", ":"))
         return page, base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _insert_sorted(ids: list[str], new: list[str]) -> None:
+    """Add ``new`` to the sorted list ``ids``, keeping it sorted."""
+    if len(new) == 1:
+        bisect.insort(ids, new[0])
+    else:
+        ids.extend(new)
+        ids.sort()
 
 
 def _with_token(body: dict[str, Any], next_token: str | None) -> dict[str, Any]:

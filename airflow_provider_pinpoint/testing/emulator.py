@@ -324,6 +324,39 @@ class PinpointEmulator:
             s3_base_prefix=f"s3://{bucket}/exports",
         )
 
+    def seed_export_jobs(
+        self,
+        application_id: str,
+        segment_id: str,
+        n: int,
+        *,
+        role_arn: str | None = None,
+        s3_url_prefix: str = "s3://pinpoint-exports/exports/history",
+        interval_seconds: float = 60.0,
+    ) -> list[str]:
+        """Give a segment a history of ``n`` finished export jobs, written straight into the store.
+
+        Each job is COMPLETED (one piece, nothing processed, as an export of an empty segment)
+        with a Definition, a CreationDate and a CompletionDate; no file is written, and listing or
+        reading the jobs never runs an export. The newest was created ``interval_seconds`` before
+        now, each other one ``interval_seconds`` before the next, so a job created afterwards is
+        the segment's newest. 100,000 jobs take about a second.
+
+        Args:
+            application_id: The segment's application.
+            segment_id: The segment the jobs exported.
+            role_arn: The jobs' RoleArn (default: the role ``seed`` creates).
+            s3_url_prefix: The jobs' S3UrlPrefix.
+            interval_seconds: Seconds between two jobs' CreationDates.
+
+        Returns:
+            The jobs' ids, oldest first.
+        """
+        role = role_arn or f"arn:aws:iam::{ACCOUNT_ID}:role/pinpoint-export-role"
+        return self.store.add_export_jobs(
+            application_id, segment_id, n, role, s3_url_prefix, interval_seconds=interval_seconds
+        )
+
     def set_job_status(self, application_id: str, job_id: str, status: str, **fields: Any) -> None:
         """Make an export job report ``status`` (any string, e.g. ``"FAILING"``, ``"SOMETHING_NEW"``).
 
