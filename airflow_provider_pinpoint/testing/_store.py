@@ -627,6 +627,25 @@ class PinpointStore:
         items = [self._render(job, advance_script=False) for job in jobs]
         return _with_token({"Item": items}, next_token)
 
+    def job_states(self, application_id: str | None = None) -> list[dict[str, Any]]:
+        """Every export job (of one application, or of all), oldest first, as last reported.
+
+        Each is an ExportJobResponse in the state the job last reported to a Pinpoint read
+        (CREATED for one never read), plus ``Scripted`` (whether a script overrides its answers).
+        Never runs an export and never advances a script.
+        """
+        with self._lock:
+            apps = [self.app(application_id)] if application_id is not None else list(self._apps.values())
+            jobs = sorted(
+                (job for app in apps for job in app.jobs.values()), key=lambda j: (j.created_at, j.id)
+            )
+        states = []
+        for job in jobs:
+            body = self._render_natural(job, index=job.reached)
+            body["Scripted"] = bool(job.script)
+            states.append(body)
+        return states
+
     def script_job(
         self, application_id: str, job_id: str | None, steps: Sequence[str | Mapping[str, Any]]
     ) -> None:

@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.request
@@ -136,16 +137,34 @@ class PinpointEmulator:
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> PinpointEmulator:
-        """Start serving in a daemon thread; returns ``self``. Raises RuntimeError if already started."""
+        """Start serving in a daemon thread; returns ``self``.
+
+        Raises RuntimeError if already started, and OSError naming host and port when the port
+        cannot be listened on (e.g. it is taken).
+        """
         if self._server is not None:
             raise RuntimeError("The emulator is already running")
         from werkzeug.serving import make_server
 
+        from ._control import ControlApp
         from ._wsgi import DispatcherApp, PinpointApp
 
         self._app = PinpointApp(self.store, self.faults)
-        app = DispatcherApp(self._app, _moto_app())
-        server = make_server(self._host, self._requested_port, app, threaded=True, request_handler=_handler())
+        app = DispatcherApp(self._app, _moto_app(), ControlApp(self.store, self.faults, self.reset))
+        listener = _listen(self._host, self._requested_port)
+        try:
+            server = make_server(
+                self._host,
+                self._requested_port,
+                app,
+                threaded=True,
+                request_handler=_handler(),
+                fd=listener.fileno(),
+            )
+        except SystemExit as exc:  # werkzeug exits on some start-up errors: make them exceptions
+            raise OSError(f"Cannot serve on {self._host}:{self._requested_port}") from exc
+        finally:
+            listener.close()  # the server holds its own duplicate of the socket
         server.log = _server_log  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(
@@ -190,6 +209,11 @@ class PinpointEmulator:
         """``http://127.0.0.1:PORT``: the endpoint_url for pinpoint, s3, iam and sts clients."""
         host = "127.0.0.1" if self._host in ("0.0.0.0", "") else self._host
         return f"http://{host}:{self.port}"
+
+    @property
+    def control_url(self) -> str:
+        """``http://127.0.0.1:PORT/_emulator``: the control API (fault switches, reset, job states)."""
+        return f"{self.endpoint_url}/_emulator"
 
     @property
     def region_name(self) -> str:
@@ -457,6 +481,24 @@ class _MotoSink:
     def put(self, bucket: str, key: str, body: bytes) -> None:
         """Write one gzip piece."""
         self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; OSError naming both when that is impossible."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return listener
 
 
 def _moto_app() -> Any:
