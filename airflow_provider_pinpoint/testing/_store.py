@@ -10,8 +10,11 @@ per ``step_seconds`` seconds::
     CREATED -> PREPARING_FOR_INITIALIZATION -> INITIALIZING -> PROCESSING -> COMPLETING -> COMPLETED
                                                                          \\-> FAILING    -> FAILED
 
-The export itself (checking bucket and role, writing the pieces) runs exactly once, the first time a
-read reaches the state after PROCESSING, so before any response reports COMPLETED or FAILED.
+The export itself (checking bucket and role, writing the pieces) runs exactly once. For up to
+``BACKGROUND_EXPORT_THRESHOLD`` endpoints it runs the first time a read reaches the state after
+PROCESSING, so before any response reports COMPLETED or FAILED. A larger export runs in a
+background thread started at the job's creation; until its last piece is written the job reports at
+most COMPLETING, with CompletedPieces and TotalProcessed counting the pieces written so far.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import gzip
 import json
+import logging
 import random
 import re
 import threading
@@ -28,6 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
+
+from ._endpoints import DemoBlock, EndpointSnapshot, EndpointTable, encode_piece
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 20
 """Items per page of a list operation when the request has no ``page-size``."""
@@ -50,23 +57,9 @@ FAILURE_STATES = (*SUCCESS_STATES[:4], "FAILING", "FAILED")
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED"})
 _RUN_AT_INDEX = 4  # the export runs when a job first reaches COMPLETING/FAILING
 
-EXPORT_FIELDS = (
-    "Id",
-    "ChannelType",
-    "Address",
-    "EndpointStatus",
-    "OptOut",
-    "EffectiveDate",
-    "Attributes",
-    "Metrics",
-    "User",
-    "Location",
-    "Demographic",
-    "ApplicationId",
-    "CreationDate",
-)
-"""Endpoint fields written to export files, in this order, when present on the endpoint."""
-
+BACKGROUND_EXPORT_THRESHOLD = 100_000
+"""Exports of more endpoints than this run in a background thread from their creation on; smaller
+ones run inside the first read that reaches COMPLETING (or COMPLETED), before it answers."""
 _ENDPOINT_INPUT_FIELDS = (
     "Address",
     "Attributes",
@@ -183,7 +176,7 @@ class Application:
     arn: str
     creation_date: str
     tags: dict[str, str]
-    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    endpoints: EndpointTable = field(default_factory=EndpointTable)
     segments: dict[str, Segment] = field(default_factory=dict)
     jobs: dict[str, ExportJob] = field(default_factory=dict)
     job_ids: list[str] = field(default_factory=list)
@@ -258,19 +251,30 @@ class ExportResult:
 
 @dataclass
 class ExportJob:
-    """One export job with a snapshot of the endpoints it exports."""
+    """One export job with a snapshot of the endpoints it exports.
+
+    ``done_pieces``, ``failed_pieces`` and ``done_endpoints`` count the pieces written (or failed)
+    and the endpoints in them while the export runs; ``worker`` is its thread when it runs in the
+    background, ``cancelled`` stops it.
+    """
 
     id: str
     application_id: str
     created_at: float
     definition: dict[str, Any]
-    endpoints: list[dict[str, Any]]
+    endpoints: EndpointSnapshot
     total_pieces: int
+    piece_size: int = 1000
     reached: int = 0
     result: ExportResult | None = None
     script: list[dict[str, Any]] = field(default_factory=list)
     script_cursor: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    done_pieces: int = 0
+    failed_pieces: int = 0
+    done_endpoints: int = 0
+    worker: threading.Thread | None = field(default=None, repr=False)
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class PinpointStore:
@@ -312,8 +316,14 @@ class PinpointStore:
 
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
-        """Forget every application (and so every endpoint, segment and job); reseed ids."""
+        """Forget every application (and so every endpoint, segment and job); reseed ids.
+
+        Background exports still running stop before their next piece.
+        """
         with self._lock:
+            for app in self._apps.values():
+                for job in app.jobs.values():
+                    job.cancelled.set()
             self._apps.clear()
             self._rng = random.Random(self._seed)
             self._salt_rng = random.Random(self._seed)
@@ -322,6 +332,12 @@ class PinpointStore:
         """A random 32-character lowercase hex id, like Pinpoint's."""
         with self._lock:
             return f"{self._rng.getrandbits(128):032x}"
+
+    def new_ids(self, n: int) -> list[str]:
+        """``n`` ids, the same as ``n`` calls of :meth:`new_id`."""
+        with self._lock:
+            bits = self._rng.getrandbits
+            return [f"{bits(128):032x}" for _ in range(n)]
 
     def now_iso(self) -> str:
         """The clock's current time as an ISO-8601 string."""
@@ -412,7 +428,7 @@ class PinpointStore:
                     new[key] = body[key]
             if "EffectiveDate" not in body:
                 new["EffectiveDate"] = now
-            app.endpoints[endpoint_id] = new
+            app.endpoints.put(endpoint_id, new)
 
     def add_endpoints(self, application_id: str, endpoints: Iterable[Mapping[str, Any]]) -> None:
         """Store complete endpoint definitions directly (fast path for seeding; no validation)."""
@@ -423,7 +439,19 @@ class PinpointStore:
                 new = _new_endpoint(app.id, endpoint["Id"], now)
                 new["EffectiveDate"] = now
                 new.update(endpoint)
-                app.endpoints[new["Id"]] = new
+                app.endpoints.put(new["Id"], new)
+
+    def add_demo_endpoints(self, application_id: str, n: int, channel_types: Sequence[str]) -> Sequence[str]:
+        """Give an application without endpoints ``n`` deterministic demo endpoints; their ids.
+
+        They are built from their index when read or exported, so a million take seconds and
+        about a hundred megabytes.
+        """
+        app = self.app(application_id)
+        ids = self.new_ids(n)
+        with self._lock:
+            app.endpoints.seed(DemoBlock(app.id, ids, channel_types, self.now_iso()))
+        return ids
 
     def get_endpoint(self, application_id: str, endpoint_id: str) -> dict[str, Any]:
         """GetEndpoint: an EndpointResponse."""
@@ -509,7 +537,7 @@ class PinpointStore:
             if version is not None:
                 raise bad_request("SegmentVersion needs a SegmentId")
             with self._lock:
-                endpoints = list(app.endpoints.values())
+                endpoints = app.endpoints.snapshot()
         else:
             if not isinstance(segment_id, str) or not segment_id:
                 raise bad_request("SegmentId must be a non-empty string")
@@ -520,7 +548,9 @@ class PinpointStore:
             if version is not None:
                 definition["SegmentVersion"] = version
             with self._lock:
-                endpoints = [e for e in app.endpoints.values() if segment.matches(e)]
+                endpoints = app.endpoints.snapshot()
+            if segment.definition:
+                endpoints = endpoints.select(segment.matches)
         job = ExportJob(
             id=self.new_id(),
             application_id=app.id,
@@ -528,11 +558,14 @@ class PinpointStore:
             definition=definition,
             endpoints=endpoints,
             total_pieces=max(1, -(-len(endpoints) // self.piece_size)),
+            piece_size=self.piece_size,
         )
         with self._lock:
             if app.pending_scripts:
                 job.script = app.pending_scripts.pop(0)
             self._store_jobs(app, [job])
+        if len(endpoints) > BACKGROUND_EXPORT_THRESHOLD:
+            self._run_once(job)
         return self._render_natural(job, index=0)
 
     def add_export_jobs(
@@ -567,7 +600,7 @@ class PinpointStore:
                 application_id=app.id,
                 created_at=now - (n - i) * interval_seconds,
                 definition=definition,
-                endpoints=[],
+                endpoints=_NO_ENDPOINTS,
                 total_pieces=1,
                 reached=len(SUCCESS_STATES) - 1,
                 result=finished,
@@ -673,7 +706,7 @@ class PinpointStore:
                 job.script_cursor += 1
         status = step.get("JobStatus")
         if status in TERMINAL_STATES:
-            self._run_once(job)
+            self._run_once(job, wait=True)
             body = self._render_natural(job, index=None)
             body.setdefault("CompletionDate", self.now_iso())
         elif status is not None:
@@ -691,24 +724,28 @@ class PinpointStore:
             step = self.step_seconds
             elapsed = self.clock() - job.created_at
             index = len(SUCCESS_STATES) - 1 if step <= 0 else min(5, int(elapsed / step + 1e-9))
-            with job.lock:
-                job.reached = index = max(index, job.reached)
             if index >= _RUN_AT_INDEX:
                 self._run_once(job)
-        result = job.result if index >= _RUN_AT_INDEX else None
+            with job.lock:
+                if job.result is None:  # a background export still writing
+                    index = min(index, _RUN_AT_INDEX)
+                job.reached = index = max(index, job.reached)
+        with job.lock:
+            result = job.result if index >= _RUN_AT_INDEX else None
+            progress = (job.done_pieces, job.failed_pieces, job.done_endpoints) if index >= 3 else (0, 0, 0)
         states = FAILURE_STATES if result is not None and not result.ok else SUCCESS_STATES
         status = states[index]
         body: dict[str, Any] = {
             "ApplicationId": job.application_id,
-            "CompletedPieces": result.completed_pieces if result else 0,
+            "CompletedPieces": result.completed_pieces if result else progress[0],
             "CreationDate": iso_timestamp(job.created_at),
             "Definition": dict(job.definition),
-            "FailedPieces": result.failed_pieces if result else 0,
+            "FailedPieces": result.failed_pieces if result else progress[1],
             "Id": job.id,
             "JobStatus": status,
             "TotalFailures": result.total_failures if result else 0,
             "TotalPieces": job.total_pieces,
-            "TotalProcessed": len(job.endpoints) if result else 0,
+            "TotalProcessed": len(job.endpoints) if result else progress[2],
             "Type": "EXPORT",
         }
         if result is not None and result.failures:
@@ -718,38 +755,69 @@ class PinpointStore:
             body["CompletionDate"] = iso_timestamp(job.created_at + step * (len(SUCCESS_STATES) - 1))
         return body
 
-    def _run_once(self, job: ExportJob) -> None:
-        """Check the bucket and role and write the job's pieces, exactly once per job."""
+    def _run_once(self, job: ExportJob, wait: bool = False) -> None:
+        """Check the bucket and role and write the job's pieces, exactly once per job.
+
+        Exports of more than ``BACKGROUND_EXPORT_THRESHOLD`` endpoints start a thread and return
+        at once, unless ``wait``.
+        """
         with job.lock:
             if job.result is not None:
                 return
-            job.result = self._run(job)
+            if len(job.endpoints) <= BACKGROUND_EXPORT_THRESHOLD:
+                job.result = self._run(job)
+                return
+            if job.worker is None:
+                job.worker = threading.Thread(
+                    target=self._run_in_background, args=(job,), name=f"pinpoint-export-{job.id}", daemon=True
+                )
+                job.worker.start()
+            worker = job.worker
+        if wait:
+            worker.join()
+
+    def _run_in_background(self, job: ExportJob) -> None:
+        try:
+            result = self._run(job)
+        except Exception:  # keep the job answering rather than leave it running for ever
+            log.exception("Background export of job %s failed", job.id)
+            result = ExportResult(0, job.total_pieces, len(job.endpoints), ["The export failed unexpectedly"])
+        with job.lock:
+            job.result = result
 
     def _run(self, job: ExportJob) -> ExportResult:
+        """Write the pieces (progress in the job's counters); the caller stores the result."""
         bucket, prefix = parse_s3_url(job.definition["S3UrlPrefix"])
-        pieces = [
-            job.endpoints[start : start + self.piece_size]
-            for start in range(0, max(len(job.endpoints), 1), self.piece_size)
-        ]
+        total = len(job.endpoints)
+        starts = range(0, max(total, 1), job.piece_size)
         try:
             reasons = self.sink.check(bucket, job.definition["RoleArn"])
         except Exception as exc:  # the sink could not even be asked
             reasons = [f"Could not check the bucket and role: {type(exc).__name__}"]
         if reasons:
-            return ExportResult(0, len(pieces), len(job.endpoints), reasons[:MAX_FAILURES])
+            return ExportResult(0, len(starts), total, reasons[:MAX_FAILURES])
         folder = "/".join(part for part in (prefix, job.application_id, job.id) if part)
         failures: list[str] = []
         failed_pieces = failed_endpoints = 0
-        for number, piece in enumerate(pieces):
+        for number, start in enumerate(starts):
+            if job.cancelled.is_set():
+                break
+            stop = min(start + job.piece_size, total)
             key = f"{folder}/part-{number:05d}.gz"
             try:
-                self.sink.put(bucket, key, _encode_piece(piece))
+                self.sink.put(bucket, key, encode_piece(job.endpoints.lines(start, stop)))
             except Exception as exc:
                 failed_pieces += 1
-                failed_endpoints += len(piece)
+                failed_endpoints += stop - start
                 if len(failures) < MAX_FAILURES:
                     failures.append(f"Failed to write s3://{bucket}/{key}: {type(exc).__name__}")
-        return ExportResult(len(pieces) - failed_pieces, failed_pieces, failed_endpoints, failures)
+                with job.lock:
+                    job.failed_pieces += 1
+            else:
+                with job.lock:
+                    job.done_pieces += 1
+                    job.done_endpoints += stop - start
+        return ExportResult(len(starts) - failed_pieces, failed_pieces, failed_endpoints, failures)
 
     # ----------------------------------------------------------------- pagination
     def _page(
@@ -768,6 +836,9 @@ class PinpointStore:
             salt = f"{self._salt_rng.getrandbits(32):08x}"
         raw = json.dumps({"scope": scope, "after": page[-1], "salt": salt}, separators=(",", ":"))
         return page, base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+_NO_ENDPOINTS = EndpointSnapshot()
 
 
 def _insert_sorted(ids: list[str], new: list[str]) -> None:
@@ -794,15 +865,6 @@ def _decode_token(token: str, scope: str) -> str:
     except (ValueError, KeyError, TypeError, binascii.Error):
         pass
     raise bad_request("Invalid token")
-
-
-def _encode_piece(endpoints: Sequence[Mapping[str, Any]]) -> bytes:
-    lines = []
-    for endpoint in endpoints:
-        line = {key: endpoint[key] for key in EXPORT_FIELDS if key in endpoint}
-        lines.append(json.dumps(line, separators=(",", ":")))
-    text = "".join(line + "\n" for line in lines)
-    return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
 def _new_endpoint(application_id: str, endpoint_id: str, now: str) -> dict[str, Any]:
