@@ -10,16 +10,20 @@ per ``step_seconds`` seconds::
     CREATED -> PREPARING_FOR_INITIALIZATION -> INITIALIZING -> PROCESSING -> COMPLETING -> COMPLETED
                                                                          \\-> FAILING    -> FAILED
 
-The export itself (checking bucket and role, writing the pieces) runs exactly once, the first time a
-read reaches the state after PROCESSING, so before any response reports COMPLETED or FAILED.
+The export itself (checking bucket and role, writing the pieces) runs exactly once. For up to
+``BACKGROUND_EXPORT_THRESHOLD`` endpoints it runs the first time a read reaches the state after
+PROCESSING, so before any response reports COMPLETED or FAILED. A larger export runs in a
+background thread started at the job's creation; until its last piece is written the job reports at
+most COMPLETING, with CompletedPieces and TotalProcessed counting the pieces written so far.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import gzip
+import bisect
 import json
+import logging
 import random
 import re
 import threading
@@ -27,6 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
+
+from ._endpoints import DemoBlock, EndpointSnapshot, EndpointTable, encode_piece
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 20
 """Items per page of a list operation when the request has no ``page-size``."""
@@ -49,23 +57,9 @@ FAILURE_STATES = (*SUCCESS_STATES[:4], "FAILING", "FAILED")
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED"})
 _RUN_AT_INDEX = 4  # the export runs when a job first reaches COMPLETING/FAILING
 
-EXPORT_FIELDS = (
-    "Id",
-    "ChannelType",
-    "Address",
-    "EndpointStatus",
-    "OptOut",
-    "EffectiveDate",
-    "Attributes",
-    "Metrics",
-    "User",
-    "Location",
-    "Demographic",
-    "ApplicationId",
-    "CreationDate",
-)
-"""Endpoint fields written to export files, in this order, when present on the endpoint."""
-
+BACKGROUND_EXPORT_THRESHOLD = 100_000
+"""Exports of more endpoints than this run in a background thread from their creation on; smaller
+ones run inside the first read that reaches COMPLETING (or COMPLETED), before it answers."""
 _ENDPOINT_INPUT_FIELDS = (
     "Address",
     "Attributes",
@@ -171,16 +165,22 @@ def parse_page_size(raw: str | None) -> int:
 
 @dataclass
 class Application:
-    """A Pinpoint project with its endpoints, segments and export jobs."""
+    """A Pinpoint project with its endpoints, segments and export jobs.
+
+    ``job_ids`` and ``segment_job_ids`` (one list per segment) hold the job ids in sorted order, so
+    a page of GetExportJobs or GetSegmentExportJobs is found by bisection, without a scan.
+    """
 
     id: str
     name: str
     arn: str
     creation_date: str
     tags: dict[str, str]
-    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    endpoints: EndpointTable = field(default_factory=EndpointTable)
     segments: dict[str, Segment] = field(default_factory=dict)
     jobs: dict[str, ExportJob] = field(default_factory=dict)
+    job_ids: list[str] = field(default_factory=list)
+    segment_job_ids: dict[str, list[str]] = field(default_factory=dict)
     pending_scripts: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def render(self) -> dict[str, Any]:
@@ -251,19 +251,30 @@ class ExportResult:
 
 @dataclass
 class ExportJob:
-    """One export job with a snapshot of the endpoints it exports."""
+    """One export job with a snapshot of the endpoints it exports.
+
+    ``done_pieces``, ``failed_pieces`` and ``done_endpoints`` count the pieces written (or failed)
+    and the endpoints in them while the export runs; ``worker`` is its thread when it runs in the
+    background, ``cancelled`` stops it.
+    """
 
     id: str
     application_id: str
     created_at: float
     definition: dict[str, Any]
-    endpoints: list[dict[str, Any]]
+    endpoints: EndpointSnapshot
     total_pieces: int
+    piece_size: int = 1000
     reached: int = 0
     result: ExportResult | None = None
     script: list[dict[str, Any]] = field(default_factory=list)
     script_cursor: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    done_pieces: int = 0
+    failed_pieces: int = 0
+    done_endpoints: int = 0
+    worker: threading.Thread | None = field(default=None, repr=False)
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class PinpointStore:
@@ -305,8 +316,14 @@ class PinpointStore:
 
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
-        """Forget every application (and so every endpoint, segment and job); reseed ids."""
+        """Forget every application (and so every endpoint, segment and job); reseed ids.
+
+        Background exports still running stop before their next piece.
+        """
         with self._lock:
+            for app in self._apps.values():
+                for job in app.jobs.values():
+                    job.cancelled.set()
             self._apps.clear()
             self._rng = random.Random(self._seed)
             self._salt_rng = random.Random(self._seed)
@@ -315,6 +332,12 @@ class PinpointStore:
         """A random 32-character lowercase hex id, like Pinpoint's."""
         with self._lock:
             return f"{self._rng.getrandbits(128):032x}"
+
+    def new_ids(self, n: int) -> list[str]:
+        """``n`` ids, the same as ``n`` calls of :meth:`new_id`."""
+        with self._lock:
+            bits = self._rng.getrandbits
+            return [f"{bits(128):032x}" for _ in range(n)]
 
     def now_iso(self) -> str:
         """The clock's current time as an ISO-8601 string."""
@@ -405,7 +428,7 @@ class PinpointStore:
                     new[key] = body[key]
             if "EffectiveDate" not in body:
                 new["EffectiveDate"] = now
-            app.endpoints[endpoint_id] = new
+            app.endpoints.put(endpoint_id, new)
 
     def add_endpoints(self, application_id: str, endpoints: Iterable[Mapping[str, Any]]) -> None:
         """Store complete endpoint definitions directly (fast path for seeding; no validation)."""
@@ -416,7 +439,19 @@ class PinpointStore:
                 new = _new_endpoint(app.id, endpoint["Id"], now)
                 new["EffectiveDate"] = now
                 new.update(endpoint)
-                app.endpoints[new["Id"]] = new
+                app.endpoints.put(new["Id"], new)
+
+    def add_demo_endpoints(self, application_id: str, n: int, channel_types: Sequence[str]) -> Sequence[str]:
+        """Give an application without endpoints ``n`` deterministic demo endpoints; their ids.
+
+        They are built from their index when read or exported, so a million take seconds and
+        about a hundred megabytes.
+        """
+        app = self.app(application_id)
+        ids = self.new_ids(n)
+        with self._lock:
+            app.endpoints.seed(DemoBlock(app.id, ids, channel_types, self.now_iso()))
+        return ids
 
     def get_endpoint(self, application_id: str, endpoint_id: str) -> dict[str, Any]:
         """GetEndpoint: an EndpointResponse."""
@@ -502,7 +537,7 @@ class PinpointStore:
             if version is not None:
                 raise bad_request("SegmentVersion needs a SegmentId")
             with self._lock:
-                endpoints = list(app.endpoints.values())
+                endpoints = app.endpoints.snapshot()
         else:
             if not isinstance(segment_id, str) or not segment_id:
                 raise bad_request("SegmentId must be a non-empty string")
@@ -513,7 +548,9 @@ class PinpointStore:
             if version is not None:
                 definition["SegmentVersion"] = version
             with self._lock:
-                endpoints = [e for e in app.endpoints.values() if segment.matches(e)]
+                endpoints = app.endpoints.snapshot()
+            if segment.definition:
+                endpoints = endpoints.select(segment.matches)
         job = ExportJob(
             id=self.new_id(),
             application_id=app.id,
@@ -521,12 +558,71 @@ class PinpointStore:
             definition=definition,
             endpoints=endpoints,
             total_pieces=max(1, -(-len(endpoints) // self.piece_size)),
+            piece_size=self.piece_size,
         )
         with self._lock:
             if app.pending_scripts:
                 job.script = app.pending_scripts.pop(0)
-            app.jobs[job.id] = job
+            self._store_jobs(app, [job])
+        if len(endpoints) > BACKGROUND_EXPORT_THRESHOLD:
+            self._run_once(job)
         return self._render_natural(job, index=0)
+
+    def add_export_jobs(
+        self,
+        application_id: str,
+        segment_id: str,
+        n: int,
+        role_arn: str,
+        s3_url_prefix: str,
+        interval_seconds: float = 60.0,
+    ) -> list[str]:
+        """Store ``n`` finished export jobs of a segment (see ``PinpointEmulator.seed_export_jobs``).
+
+        The jobs are COMPLETED with one piece and nothing processed, as an export of an empty
+        segment would be; no file is written, and reading them never runs an export. The newest
+        was created ``interval_seconds`` before now, each other one ``interval_seconds`` before the
+        next. Returns their ids, oldest first.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        app = self.app(application_id)
+        self.segment(app.id, segment_id)
+        parse_s3_url(s3_url_prefix)
+        role_name_from_arn(role_arn)
+        now = self.clock()
+        # Read-only once stored (responses copy them), so every seeded job shares one of each.
+        definition = {"RoleArn": role_arn, "S3UrlPrefix": s3_url_prefix, "SegmentId": segment_id}
+        finished = ExportResult(completed_pieces=1, failed_pieces=0, total_failures=0, failures=[])
+        jobs = [
+            ExportJob(
+                id=self.new_id(),
+                application_id=app.id,
+                created_at=now - (n - i) * interval_seconds,
+                definition=definition,
+                endpoints=_NO_ENDPOINTS,
+                total_pieces=1,
+                reached=len(SUCCESS_STATES) - 1,
+                result=finished,
+            )
+            for i in range(n)
+        ]
+        with self._lock:
+            self._store_jobs(app, jobs)
+        return [job.id for job in jobs]
+
+    def _store_jobs(self, app: Application, jobs: list[ExportJob]) -> None:
+        """Add jobs to the application and to its sorted indexes (call with ``self._lock`` held)."""
+        for job in jobs:
+            app.jobs[job.id] = job
+        _insert_sorted(app.job_ids, [job.id for job in jobs])
+        by_segment: dict[str, list[str]] = {}
+        for job in jobs:
+            segment_id = job.definition.get("SegmentId")
+            if segment_id is not None:
+                by_segment.setdefault(segment_id, []).append(job.id)
+        for segment_id, ids in by_segment.items():
+            _insert_sorted(app.segment_job_ids.setdefault(segment_id, []), ids)
 
     def job(self, application_id: str, job_id: str) -> ExportJob:
         """The export job, or NotFoundException."""
@@ -544,9 +640,7 @@ class PinpointStore:
     ) -> dict[str, Any]:
         """GetExportJobs: an ExportJobsResponse page of the application's jobs, ordered by job Id."""
         app = self.app(application_id)
-        with self._lock:
-            jobs = {j.id: j for j in app.jobs.values()}
-        return self._job_page(jobs, page_size, token, f"jobs:{app.id}")
+        return self._job_page(app, app.job_ids, page_size, token, f"jobs:{app.id}")
 
     def get_segment_export_jobs(
         self, application_id: str, segment_id: str, page_size: str | None, token: str | None
@@ -554,16 +648,36 @@ class PinpointStore:
         """GetSegmentExportJobs: an ExportJobsResponse page of the segment's jobs, ordered by job Id."""
         app = self.app(application_id)
         self.segment(app.id, segment_id)
-        with self._lock:
-            jobs = {j.id: j for j in app.jobs.values() if j.definition.get("SegmentId") == segment_id}
-        return self._job_page(jobs, page_size, token, f"jobs:{app.id}:{segment_id}")
+        ids = app.segment_job_ids.get(segment_id, [])
+        return self._job_page(app, ids, page_size, token, f"jobs:{app.id}:{segment_id}")
 
     def _job_page(
-        self, jobs: Mapping[str, ExportJob], page_size: str | None, token: str | None, scope: str
+        self, app: Application, ids: list[str], page_size: str | None, token: str | None, scope: str
     ) -> dict[str, Any]:
-        page, next_token = self._page(sorted(jobs), page_size, token, scope)
-        items = [self._render(jobs[i], advance_script=False) for i in page]
+        with self._lock:
+            page, next_token = self._page(ids, page_size, token, scope)
+            jobs = [app.jobs[i] for i in page]
+        items = [self._render(job, advance_script=False) for job in jobs]
         return _with_token({"Item": items}, next_token)
+
+    def job_states(self, application_id: str | None = None) -> list[dict[str, Any]]:
+        """Every export job (of one application, or of all), oldest first, as last reported.
+
+        Each is an ExportJobResponse in the state the job last reported to a Pinpoint read
+        (CREATED for one never read), plus ``Scripted`` (whether a script overrides its answers).
+        Never runs an export and never advances a script.
+        """
+        with self._lock:
+            apps = [self.app(application_id)] if application_id is not None else list(self._apps.values())
+            jobs = sorted(
+                (job for app in apps for job in app.jobs.values()), key=lambda j: (j.created_at, j.id)
+            )
+        states = []
+        for job in jobs:
+            body = self._render_natural(job, index=job.reached)
+            body["Scripted"] = bool(job.script)
+            states.append(body)
+        return states
 
     def script_job(
         self, application_id: str, job_id: str | None, steps: Sequence[str | Mapping[str, Any]]
@@ -592,7 +706,7 @@ class PinpointStore:
                 job.script_cursor += 1
         status = step.get("JobStatus")
         if status in TERMINAL_STATES:
-            self._run_once(job)
+            self._run_once(job, wait=True)
             body = self._render_natural(job, index=None)
             body.setdefault("CompletionDate", self.now_iso())
         elif status is not None:
@@ -610,24 +724,28 @@ class PinpointStore:
             step = self.step_seconds
             elapsed = self.clock() - job.created_at
             index = len(SUCCESS_STATES) - 1 if step <= 0 else min(5, int(elapsed / step + 1e-9))
-            with job.lock:
-                job.reached = index = max(index, job.reached)
             if index >= _RUN_AT_INDEX:
                 self._run_once(job)
-        result = job.result if index >= _RUN_AT_INDEX else None
+            with job.lock:
+                if job.result is None:  # a background export still writing
+                    index = min(index, _RUN_AT_INDEX)
+                job.reached = index = max(index, job.reached)
+        with job.lock:
+            result = job.result if index >= _RUN_AT_INDEX else None
+            progress = (job.done_pieces, job.failed_pieces, job.done_endpoints) if index >= 3 else (0, 0, 0)
         states = FAILURE_STATES if result is not None and not result.ok else SUCCESS_STATES
         status = states[index]
         body: dict[str, Any] = {
             "ApplicationId": job.application_id,
-            "CompletedPieces": result.completed_pieces if result else 0,
+            "CompletedPieces": result.completed_pieces if result else progress[0],
             "CreationDate": iso_timestamp(job.created_at),
             "Definition": dict(job.definition),
-            "FailedPieces": result.failed_pieces if result else 0,
+            "FailedPieces": result.failed_pieces if result else progress[1],
             "Id": job.id,
             "JobStatus": status,
             "TotalFailures": result.total_failures if result else 0,
             "TotalPieces": job.total_pieces,
-            "TotalProcessed": len(job.endpoints) if result else 0,
+            "TotalProcessed": len(job.endpoints) if result else progress[2],
             "Type": "EXPORT",
         }
         if result is not None and result.failures:
@@ -637,54 +755,99 @@ class PinpointStore:
             body["CompletionDate"] = iso_timestamp(job.created_at + step * (len(SUCCESS_STATES) - 1))
         return body
 
-    def _run_once(self, job: ExportJob) -> None:
-        """Check the bucket and role and write the job's pieces, exactly once per job."""
+    def _run_once(self, job: ExportJob, wait: bool = False) -> None:
+        """Check the bucket and role and write the job's pieces, exactly once per job.
+
+        Exports of more than ``BACKGROUND_EXPORT_THRESHOLD`` endpoints start a thread and return
+        at once, unless ``wait``.
+        """
         with job.lock:
             if job.result is not None:
                 return
-            job.result = self._run(job)
+            if len(job.endpoints) <= BACKGROUND_EXPORT_THRESHOLD:
+                job.result = self._run(job)
+                return
+            if job.worker is None:
+                job.worker = threading.Thread(
+                    target=self._run_in_background, args=(job,), name=f"pinpoint-export-{job.id}", daemon=True
+                )
+                job.worker.start()
+            worker = job.worker
+        if wait:
+            worker.join()
+
+    def _run_in_background(self, job: ExportJob) -> None:
+        try:
+            result = self._run(job)
+        except Exception:  # keep the job answering rather than leave it running for ever
+            log.exception("Background export of job %s failed", job.id)
+            result = ExportResult(0, job.total_pieces, len(job.endpoints), ["The export failed unexpectedly"])
+        with job.lock:
+            job.result = result
 
     def _run(self, job: ExportJob) -> ExportResult:
+        """Write the pieces (progress in the job's counters); the caller stores the result."""
         bucket, prefix = parse_s3_url(job.definition["S3UrlPrefix"])
-        pieces = [
-            job.endpoints[start : start + self.piece_size]
-            for start in range(0, max(len(job.endpoints), 1), self.piece_size)
-        ]
+        total = len(job.endpoints)
+        starts = range(0, max(total, 1), job.piece_size)
         try:
             reasons = self.sink.check(bucket, job.definition["RoleArn"])
         except Exception as exc:  # the sink could not even be asked
             reasons = [f"Could not check the bucket and role: {type(exc).__name__}"]
         if reasons:
-            return ExportResult(0, len(pieces), len(job.endpoints), reasons[:MAX_FAILURES])
+            return ExportResult(0, len(starts), total, reasons[:MAX_FAILURES])
         folder = "/".join(part for part in (prefix, job.application_id, job.id) if part)
         failures: list[str] = []
         failed_pieces = failed_endpoints = 0
-        for number, piece in enumerate(pieces):
+        for number, start in enumerate(starts):
+            if job.cancelled.is_set():
+                break
+            stop = min(start + job.piece_size, total)
             key = f"{folder}/part-{number:05d}.gz"
             try:
-                self.sink.put(bucket, key, _encode_piece(piece))
+                self.sink.put(bucket, key, encode_piece(job.endpoints.lines(start, stop)))
             except Exception as exc:
                 failed_pieces += 1
-                failed_endpoints += len(piece)
+                failed_endpoints += stop - start
                 if len(failures) < MAX_FAILURES:
                     failures.append(f"Failed to write s3://{bucket}/{key}: {type(exc).__name__}")
-        return ExportResult(len(pieces) - failed_pieces, failed_pieces, failed_endpoints, failures)
+                with job.lock:
+                    job.failed_pieces += 1
+            else:
+                with job.lock:
+                    job.done_pieces += 1
+                    job.done_endpoints += stop - start
+        return ExportResult(len(starts) - failed_pieces, failed_pieces, failed_endpoints, failures)
 
     # ----------------------------------------------------------------- pagination
     def _page(
         self, ids: list[str], page_size: str | None, token: str | None, scope: str
     ) -> tuple[list[str], str | None]:
-        """Keyset pagination over sorted ids: every id present for the whole listing is seen once."""
+        """Keyset pagination over sorted ids: every id present for the whole listing is seen once.
+
+        The token holds the last id of the page, so the next page starts by bisection.
+        """
         size = parse_page_size(page_size)
-        after = _decode_token(token, scope) if token is not None else None
-        remaining = [i for i in ids if after is None or i > after]
-        page = remaining[:size]
-        if len(remaining) <= size:
+        start = bisect.bisect_right(ids, _decode_token(token, scope)) if token is not None else 0
+        page = ids[start : start + size]
+        if start + size >= len(ids):
             return page, None
         with self._lock:
             salt = f"{self._salt_rng.getrandbits(32):08x}"
         raw = json.dumps({"scope": scope, "after": page[-1], "salt": salt}, separators=(",", ":"))
         return page, base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+_NO_ENDPOINTS = EndpointSnapshot()
+
+
+def _insert_sorted(ids: list[str], new: list[str]) -> None:
+    """Add ``new`` to the sorted list ``ids``, keeping it sorted."""
+    if len(new) == 1:
+        bisect.insort(ids, new[0])
+    else:
+        ids.extend(new)
+        ids.sort()
 
 
 def _with_token(body: dict[str, Any], next_token: str | None) -> dict[str, Any]:
@@ -702,15 +865,6 @@ def _decode_token(token: str, scope: str) -> str:
     except (ValueError, KeyError, TypeError, binascii.Error):
         pass
     raise bad_request("Invalid token")
-
-
-def _encode_piece(endpoints: Sequence[Mapping[str, Any]]) -> bytes:
-    lines = []
-    for endpoint in endpoints:
-        line = {key: endpoint[key] for key in EXPORT_FIELDS if key in endpoint}
-        lines.append(json.dumps(line, separators=(",", ":")))
-    text = "".join(line + "\n" for line in lines)
-    return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
 def _new_endpoint(application_id: str, endpoint_id: str, now: str) -> dict[str, Any]:

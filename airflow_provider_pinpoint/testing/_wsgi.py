@@ -6,9 +6,11 @@ Every response carries ``x-amzn-RequestId``; errors carry ``X-Amzn-ErrorType`` a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
@@ -17,7 +19,8 @@ from typing import Any, NamedTuple
 
 from werkzeug.wrappers import Request, Response
 
-from ._faults import FaultInjector
+from ._control import is_control_request
+from ._faults import INTERNAL_ERROR, FaultInjector
 from ._store import PinpointError, PinpointStore, bad_request, not_found
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,10 @@ UNKNOWN_OPERATION = "UnknownOperation"
 
 
 class RequestRecord(NamedTuple):
-    """One Pinpoint request as the emulator answered it: operation name and HTTP status."""
+    """One Pinpoint request as the emulator answered it: operation name and HTTP status.
+
+    The status is 0 for a connection the emulator dropped without answering (a lost answer).
+    """
 
     operation: str
     status: int
@@ -83,7 +89,8 @@ class PinpointApp:
 
     Args:
         store: The Pinpoint state.
-        faults: Fault switches applied to every request before it reaches the store.
+        faults: Fault switches applied to every request before it reaches the store (and, for
+            lost answers, to CreateExportJob after the store started the job).
     """
 
     def __init__(self, store: PinpointStore, faults: FaultInjector) -> None:
@@ -96,16 +103,27 @@ class PinpointApp:
         request = Request(environ)
         request_id = str(uuid.uuid4())
         operation = UNKNOWN_OPERATION
+        lost = None
         try:
             operation, params = route(request.method, request.path)
-            response = self._faulted(request_id) or self._handle(operation, params, request, request_id)
+            response = self._faulted(operation, request_id)
+            if response is None:
+                response = self._handle(operation, params, request, request_id)
+                if operation == "CreateExportJob":
+                    lost = self.faults.take_lost_answer()
+                    if lost is not None:
+                        response = _error(
+                            INTERNAL_ERROR.status, INTERNAL_ERROR.code, INTERNAL_ERROR.message, request_id
+                        )
         except PinpointError as exc:
             response = _error(exc.status, exc.code, exc.message, request_id)
         except Exception:
             log.exception("Emulator failed while answering %s", operation)
             response = _error(500, "InternalServerErrorException", "Internal emulator error", request_id)
         with self._log_lock:
-            self.request_log.append(RequestRecord(operation, response.status_code))
+            self.request_log.append(RequestRecord(operation, 0 if lost == "drop" else response.status_code))
+        if lost == "drop":
+            _drop_connection(environ)
         return response(environ, start_response)
 
     def clear_log(self) -> None:
@@ -113,11 +131,11 @@ class PinpointApp:
         with self._log_lock:
             self.request_log.clear()
 
-    def _faulted(self, request_id: str) -> Response | None:
-        latency = self.faults.latency
+    def _faulted(self, operation: str, request_id: str) -> Response | None:
+        latency = self.faults.latency_for(operation)
         if latency > 0:
             time.sleep(latency)
-        fault = self.faults.draw()
+        fault = self.faults.draw(operation)
         if fault is None:
             return None
         return _error(fault.status, fault.code, fault.message, request_id)
@@ -161,15 +179,28 @@ class PinpointApp:
 
 
 class DispatcherApp:
-    """Send Pinpoint-signed requests to ``pinpoint`` and every other request to ``other`` (moto)."""
+    """Send control requests (``/_emulator/...``) to ``control``, Pinpoint-signed requests to
+    ``pinpoint`` and every other request to ``other`` (moto)."""
 
-    def __init__(self, pinpoint: WSGIApp, other: WSGIApp) -> None:
+    def __init__(self, pinpoint: WSGIApp, other: WSGIApp, control: WSGIApp | None = None) -> None:
         self.pinpoint = pinpoint
         self.other = other
+        self.control = control
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.control is not None and is_control_request(environ):
+            return self.control(environ, start_response)
         target = self.pinpoint if is_pinpoint_request(environ) else self.other
         return target(environ, start_response)
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection without an answer (the server then sees it as dropped)."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionResetError("answer dropped by the emulator's fault injection")
 
 
 def _body(request: Request) -> dict[str, Any]:

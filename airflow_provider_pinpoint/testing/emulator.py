@@ -25,9 +25,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.request
@@ -142,29 +142,41 @@ class PinpointEmulator:
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> PinpointEmulator:
-        """Start serving in a daemon thread; returns ``self``. Raises RuntimeError if already started."""
+        """Start serving in a daemon thread; returns ``self``.
+
+        Raises RuntimeError if already started, and OSError naming host and port when the port
+        cannot be listened on (e.g. it is taken).
+        """
         if self._server is not None:
             raise RuntimeError("The emulator is already running")
         from werkzeug.serving import make_server
 
+        from ._control import ControlApp
         from ._wsgi import DispatcherApp, PinpointApp
 
         self._app = PinpointApp(self.store, self.faults)
-        app = DispatcherApp(self._app, _moto_app())
+        app = DispatcherApp(self._app, _moto_app(), ControlApp(self.store, self.faults, self.reset))
         ssl_context = None
         if self._tls:
             import tempfile
 
             self._tls_dir = tempfile.TemporaryDirectory(prefix="pinpoint-emulator-tls-")
             ssl_context = _self_signed(self._tls_dir.name)
-        server = make_server(
-            self._host,
-            self._requested_port,
-            app,
-            threaded=True,
-            request_handler=_handler(),
-            ssl_context=ssl_context,
-        )
+        listener = _listen(self._host, self._requested_port)
+        try:
+            server = make_server(
+                self._host,
+                self._requested_port,
+                app,
+                threaded=True,
+                request_handler=_handler(),
+                ssl_context=ssl_context,
+                fd=listener.fileno(),
+            )
+        except SystemExit as exc:  # werkzeug exits on some start-up errors: make them exceptions
+            raise OSError(f"Cannot serve on {self._host}:{self._requested_port}") from exc
+        finally:
+            listener.close()  # the server holds its own duplicate of the socket
         server.log = _server_log  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(
@@ -217,6 +229,11 @@ class PinpointEmulator:
     def ca_bundle(self) -> str | None:
         """With ``tls=True``, the path of the emulator's certificate (a CA bundle for ``verify``)."""
         return None if self._tls_dir is None else f"{self._tls_dir.name}/cert.pem"
+
+    @property
+    def control_url(self) -> str:
+        """``http://127.0.0.1:PORT/_emulator``: the control API (fault switches, reset, job states)."""
+        return f"{self.endpoint_url}/_emulator"
 
     @property
     def region_name(self) -> str:
@@ -338,8 +355,10 @@ class PinpointEmulator:
 
         The bucket and role go to moto (created if missing, reused if present); the application,
         its ``n_endpoints`` endpoints (channel types taken round-robin from ``channel_types``) and the
-        segment are written straight into the emulator's store, so 10,000 endpoints take well
-        under a second. Requires a started emulator.
+        segment are written straight into the emulator's store. The endpoints are deterministic
+        (the same seed gives the same ones) and are rebuilt from their index when read or
+        exported rather than stored, so 1,000,000 take a few seconds and about a hundred
+        megabytes. Requires a started emulator.
         """
         if not channel_types:
             raise ValueError("channel_types must not be empty")
@@ -347,19 +366,48 @@ class PinpointEmulator:
         self._create_bucket(bucket)
         role_arn = self._create_role(role_name, bucket)
         app = self.store.add_app(application_name)
-        endpoints = [
-            _demo_endpoint(self.store.new_id(), i, channel_types[i % len(channel_types)])
-            for i in range(n_endpoints)
-        ]
-        self.store.add_endpoints(app.id, endpoints)
+        endpoint_ids = self.store.add_demo_endpoints(app.id, n_endpoints, channel_types)
         segment = self.store.add_segment(app.id, "all-endpoints")
         return SeedResult(
             application_id=app.id,
             segment_id=segment.id,
             bucket=bucket,
             role_arn=role_arn,
-            endpoint_ids=tuple(e["Id"] for e in endpoints),
+            endpoint_ids=tuple(endpoint_ids),
             s3_base_prefix=f"s3://{bucket}/exports",
+        )
+
+    def seed_export_jobs(
+        self,
+        application_id: str,
+        segment_id: str,
+        n: int,
+        *,
+        role_arn: str | None = None,
+        s3_url_prefix: str = "s3://pinpoint-exports/exports/history",
+        interval_seconds: float = 60.0,
+    ) -> list[str]:
+        """Give a segment a history of ``n`` finished export jobs, written straight into the store.
+
+        Each job is COMPLETED (one piece, nothing processed, as an export of an empty segment)
+        with a Definition, a CreationDate and a CompletionDate; no file is written, and listing or
+        reading the jobs never runs an export. The newest was created ``interval_seconds`` before
+        now, each other one ``interval_seconds`` before the next, so a job created afterwards is
+        the segment's newest. 100,000 jobs take about a second.
+
+        Args:
+            application_id: The segment's application.
+            segment_id: The segment the jobs exported.
+            role_arn: The jobs' RoleArn (default: the role ``seed`` creates).
+            s3_url_prefix: The jobs' S3UrlPrefix.
+            interval_seconds: Seconds between two jobs' CreationDates.
+
+        Returns:
+            The jobs' ids, oldest first.
+        """
+        role = role_arn or f"arn:aws:iam::{ACCOUNT_ID}:role/pinpoint-export-role"
+        return self.store.add_export_jobs(
+            application_id, segment_id, n, role, s3_url_prefix, interval_seconds=interval_seconds
         )
 
     def set_job_status(self, application_id: str, job_id: str, status: str, **fields: Any) -> None:
@@ -460,8 +508,39 @@ class _MotoSink:
         return reasons
 
     def put(self, bucket: str, key: str, body: bytes) -> None:
-        """Write one gzip piece."""
-        self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+        """Write one gzip piece: straight into moto's S3 backend when this moto allows, else over HTTP."""
+        if not _put_into_moto(bucket, key, body):
+            self._client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/gzip")
+
+
+def _put_into_moto(bucket: str, key: str, body: bytes) -> bool:
+    """Store an object in moto's in-process S3 backend; False when this moto's API differs."""
+    try:
+        from moto.s3.models import s3_backends
+
+        stored = s3_backends[ACCOUNT_ID]["global"].put_object(bucket, key, body, disable_notification=True)
+        stored.set_metadata({"Content-Type": "application/gzip"})
+    except (ImportError, AttributeError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; OSError naming both when that is impossible."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        raise OSError(exc.errno, f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return listener
 
 
 def _self_signed(folder: str) -> tuple[str, str]:
@@ -535,38 +614,3 @@ def _handler() -> type:
 
 def _server_log(type: str, message: str, *args: Any) -> None:
     getattr(log, type if type in ("info", "warning", "error") else "info")(message.rstrip(), *args)
-
-
-_PLATFORMS = {"APNS": "ios", "APNS_SANDBOX": "ios", "GCM": "android", "ADM": "android", "BAIDU": "android"}
-
-
-def _demo_endpoint(endpoint_id: str, i: int, channel_type: str) -> dict[str, Any]:
-    """A realistic, deterministic endpoint definition for seeding."""
-    if channel_type == "EMAIL":
-        address = f"user{i:05d}@example.com"
-    elif channel_type in ("SMS", "VOICE"):
-        address = f"+1555{i:07d}"
-    else:
-        address = hashlib.sha256(f"device-{i}".encode()).hexdigest()
-    return {
-        "Id": endpoint_id,
-        "ChannelType": channel_type,
-        "Address": address,
-        "Attributes": {"Plan": ["pro" if i % 3 == 0 else "free"], "Interests": ["news", f"topic-{i % 7}"]},
-        "Metrics": {"sessions": float(i % 17), "purchases": float(i % 5)},
-        "User": {"UserId": f"user-{i:05d}", "UserAttributes": {"Tier": ["gold" if i % 2 else "silver"]}},
-        "Location": {
-            "City": "Seattle",
-            "Country": "US",
-            "PostalCode": "98101",
-            "Region": "WA",
-            "Latitude": 47.61,
-            "Longitude": -122.33,
-        },
-        "Demographic": {
-            "Locale": "en_US",
-            "Platform": _PLATFORMS.get(channel_type, "web"),
-            "Timezone": "America/Los_Angeles",
-            "AppVersion": f"1.{i % 4}.0",
-        },
-    }

@@ -2,6 +2,11 @@
 
 Load them with ``-p airflow_provider_pinpoint.testing.pytest_plugin``.
 
+Options:
+    ``--pinpoint-emulator-port PORT`` (or the ini option ``pinpoint_emulator_port``): the port the
+        session's emulator listens on; 0, the default, picks a free one. A port that cannot be
+        listened on fails the fixture with OSError naming host and port.
+
 Fixtures:
     pinpoint_emulator_session: One :class:`~airflow_provider_pinpoint.testing.PinpointEmulator`
         for the whole session (``step_seconds=0``, so export jobs finish on their first read),
@@ -37,12 +42,22 @@ if TYPE_CHECKING:
 _UNSET_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--pinpoint-emulator-port`` and the ini option ``pinpoint_emulator_port``."""
+    help_text = "port of the session's Pinpoint emulator (0: a free one)"
+    parser.addoption("--pinpoint-emulator-port", type=int, default=None, metavar="PORT", help=help_text)
+    parser.addini("pinpoint_emulator_port", help_text, default="0")
+
+
 @pytest.fixture(scope="session")
-def pinpoint_emulator_session() -> Iterator[PinpointEmulator]:
+def pinpoint_emulator_session(pytestconfig: pytest.Config) -> Iterator[PinpointEmulator]:
     """One running emulator shared by the session (step_seconds=0); prefer ``pinpoint_emulator``."""
     from airflow_provider_pinpoint.testing.emulator import PinpointEmulator
 
-    with PinpointEmulator(step_seconds=0.0) as emulator:
+    port = pytestconfig.getoption("pinpoint_emulator_port")
+    if port is None:
+        port = int(str(pytestconfig.getini("pinpoint_emulator_port")) or 0)
+    with PinpointEmulator(step_seconds=0.0, port=port) as emulator:
         yield emulator
 
 
