@@ -405,7 +405,7 @@ class PinpointHook(AwsBaseHook):
             kind = classify(error)
             if kind != "permanent":
                 raise PinpointTransientError(
-                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}): {_WHAT[kind]}.",
+                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}): {_WHAT[kind]}",
                     reason=kind,
                 ) from error
             if isinstance(error, ClientError):
@@ -699,8 +699,8 @@ class PinpointHook(AwsBaseHook):
 
 
 _WHAT = {
-    "throttled": "throttled",
-    "transient": "a server error or no answer in time; the job's state is unknown",
+    "throttled": "throttled.",
+    "transient": "a server error or no answer in time.",
     "unreachable": f"the endpoint cannot be reached. {END_OF_SUPPORT_HINT}",
 }
 

@@ -6,12 +6,13 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
 from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
@@ -72,6 +73,10 @@ class SharedClients:
         self._clients: dict[tuple[Any, ...], SharedClient] = {}
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
 
+    def fresh(self, client: SharedClient | None) -> TypeGuard[SharedClient]:
+        """Whether a trigger may go on using ``client`` without reading its connection again."""
+        return client is not None and self.clock() - client.built_at < self.max_age
+
     def get(self, settings: dict[str, Any], current: SharedClient | None = None) -> SharedClient:
         """
         The shared client for these hook settings (blocking: call it from a poll thread).
@@ -79,7 +84,7 @@ class SharedClients:
         :param settings: ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``.
         :param current: the client the trigger used so far; returned while younger than max_age.
         """
-        if current is not None and self.clock() - current.built_at < self.max_age:
+        if current is not None and self.fresh(current):
             return current
         key = (*(json.dumps(settings[name], sort_keys=True) for name in _HOOK_SETTINGS), _digest(settings))
         with self._lock:
@@ -121,19 +126,22 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-async def _in_poll_thread(func: Callable[..., T], *args: Any) -> T:
+async def _in_poll_thread(func: Callable[..., T], *args: Any, reads_connection: bool = False) -> T:
     """Run blocking work on the provider's poll threads, never on the event loop or its executor.
 
-    Through asgiref, so a connection lookup inside it reaches Airflow's triggerer the way
-    synchronous code called from a trigger should.
+    Work that reads the connection goes through asgiref, so the lookup reaches Airflow's
+    triggerer the way synchronous code called from a trigger should; polls go straight to the
+    pool, which costs the event loop less.
     """
-    from asgiref.sync import sync_to_async
-
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=POLL_THREADS, thread_name_prefix="pinpoint-poll")
-    return await sync_to_async(func, thread_sensitive=False, executor=_pool)(*args)
+    if reads_connection:
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(func, thread_sensitive=False, executor=_pool)(*args)
+    return await asyncio.get_running_loop().run_in_executor(_pool, func, *args)
 
 
 class SegmentExportJobTrigger(BaseTrigger):
@@ -145,10 +153,12 @@ class SegmentExportJobTrigger(BaseTrigger):
 
     It polls with the same core as the sensor and the operator: every poll counts as an attempt;
     a throttled poll is followed by the next after at least 1 second; after 900 seconds of nothing
-    but unreachable polls the wait ends. Triggers in one triggerer process share their boto3
-    clients (see :class:`SharedClients`) and run their polls on the provider's own threads
-    (``POLL_THREADS``), so a thousand waits cost one client and never block the event loop;
-    aiobotocore is not needed.
+    but unreachable polls the wait ends. The first poll comes after a random pause of up to
+    ``waiter_delay`` seconds, so triggers that start together do not all ask at once.
+
+    Triggers in one triggerer process share their boto3 clients (see :class:`SharedClients`) and
+    run their polls on the provider's own threads (``POLL_THREADS``), so a thousand waits cost
+    one client and never block the event loop; aiobotocore is not needed.
 
     :param application_id: the Pinpoint ApplicationId.
     :param job_id: the export job's Id, or None to follow the segment's newest export job.
@@ -225,15 +235,15 @@ class SegmentExportJobTrigger(BaseTrigger):
         )
         settings = {name: getattr(self, name) for name in _HOOK_SETTINGS}
         client: SharedClient | None = None
-
-        def poll() -> Outcome | None:
-            nonlocal client
-            client = shared_clients.get(settings, client)
-            return wait.poll(client.hook)
-
+        # Triggers that start together (a triggerer restarting with a thousand waits) spread
+        # their first polls over one waiter_delay instead of asking all at once.
+        await asyncio.sleep(random.uniform(0, float(self.waiter_delay)))
         while True:
             try:
-                outcome = await _in_poll_thread(poll)
+                if not shared_clients.fresh(client):
+                    get = shared_clients.get
+                    client = await _in_poll_thread(get, settings, client, reads_connection=True)
+                outcome = await _in_poll_thread(wait.poll, client.hook)
             except Exception as error:  # permanent API errors, an unusable connection or setting
                 outcome = Outcome("api_error", wait.current_job_id, str(error))
             if outcome is not None:
