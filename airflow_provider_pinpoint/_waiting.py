@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_pinpoint._compat import AirflowFailException
-from airflow_provider_pinpoint.hooks.pinpoint import (
+from airflow_provider_pinpoint.exceptions import (
     ExportJobNotFoundError,
     PinpointApiError,
-    PinpointHook,
     PinpointTransientError,
     PinpointUnreachableError,
-    job_state,
 )
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook, job_state
 
 #: Seconds of nothing but unreachable polls after which a wait fails (PinpointUnreachableError).
 UNREACHABLE_AFTER = 900.0
@@ -98,6 +97,7 @@ class Outcome:
         raise error(self.message)
 
 
+@dataclass(kw_only=True, eq=False)
 class ExportJobWait:
     """
     One wait for an export job, polled by a driver until it returns an :class:`Outcome`.
@@ -126,43 +126,32 @@ class ExportJobWait:
     :param log: where polls are logged.
     """
 
-    def __init__(
-        self,
-        *,
-        application_id: str,
-        job_id: str | None,
-        segment_id: str | None = None,
-        s3_url_prefix: str | None = None,
-        waiter_delay: float = 30,
-        max_attempts: int | None = None,
-        fail_on_failing: bool = False,
-        follow_newest: bool = False,
-        started_at: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        log: Any = None,
-    ) -> None:
-        self.application_id = application_id
-        self.job_id = job_id
-        self.current_job_id = job_id
-        self.segment_id = segment_id
-        self.s3_url_prefix = s3_url_prefix
-        self.waiter_delay = float(waiter_delay)
-        self.max_attempts = max_attempts
-        self.fail_on_failing = fail_on_failing
-        self.follow_newest = follow_newest
-        self.started_at = started_at
-        self.clock = clock
-        self.log = log or logging.getLogger(__name__)
-        self.attempts = 0
-        self.throttled = False
-        self.all_unreachable = True
-        self.unreachable_since: float | None = None
-        self.last_error: PinpointTransientError | None = None
+    application_id: str
+    job_id: str | None
+    segment_id: str | None = None
+    s3_url_prefix: str | None = None
+    waiter_delay: float = 30
+    max_attempts: int | None = None
+    fail_on_failing: bool = False
+    follow_newest: bool = False
+    started_at: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    log: Any = field(default_factory=lambda: logging.getLogger(__name__))
+    attempts: int = field(default=0, init=False)
+    throttled: bool = field(default=False, init=False)
+    all_unreachable: bool = field(default=True, init=False)
+    unreachable_since: float | None = field(default=None, init=False)
+    last_error: PinpointTransientError | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.current_job_id = self.job_id  # the job the last poll read
 
     @property
     def next_delay(self) -> float:
         """Seconds to pause before the next poll."""
-        return max(self.waiter_delay, THROTTLED_MIN_DELAY) if self.throttled else self.waiter_delay
+        return (
+            max(float(self.waiter_delay), THROTTLED_MIN_DELAY) if self.throttled else float(self.waiter_delay)
+        )
 
     def poll(self, hook: PinpointHook) -> Outcome | None:
         """

@@ -244,8 +244,8 @@ def test_every_path_gives_the_same_outcome(
     if case.steps is None:  # a job the wait can never read: the operator's create is not the point
         monkeypatch.setattr(
             PinpointHook,
-            "create_segment_export_job",
-            lambda *args, **kwargs: {"Id": "no-such-job", "JobStatus": "CREATED"},
+            "start_or_adopt_export_job",
+            lambda *args, **kwargs: ({"Id": "no-such-job", "JobStatus": "CREATED"}, False),
         )
     results = {}
     for path in PATHS:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -16,14 +15,40 @@ from typing import Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    ConnectionError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    HTTPClientError,
-    ProxyConnectionError,
-    SSLError,
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from airflow_provider_pinpoint._validation import (
+    check_export_request,
+    check_id,
+    check_positive_int,
+    check_s3_url,
+)
+from airflow_provider_pinpoint.exceptions import (  # the errors stay importable from here, as before
+    END_OF_SUPPORT_HINT as END_OF_SUPPORT_HINT,
+)
+from airflow_provider_pinpoint.exceptions import (
+    ExportJobNotFoundError as ExportJobNotFoundError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    ExportJobTimeoutError as ExportJobTimeoutError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    PinpointApiError as PinpointApiError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    PinpointError as PinpointError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    PinpointTransientError as PinpointTransientError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    PinpointUnreachableError as PinpointUnreachableError,
+)
+from airflow_provider_pinpoint.exceptions import (
+    is_transient as is_transient,
+)
+from airflow_provider_pinpoint.exceptions import (
+    pinpoint_error,
 )
 
 #: The JobStatus that means the export finished and wrote all its files.
@@ -32,15 +57,8 @@ JOB_SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
 JOB_FAILURE_STATES: frozenset[str] = frozenset({"FAILED"})
 #: The documented JobStatus values of a job that has not finished yet.
 JOB_INTERMEDIATE_STATES: frozenset[str] = frozenset(
-    {
-        "CREATED",
-        "PREPARING_FOR_INITIALIZATION",
-        "INITIALIZING",
-        "PROCESSING",
-        "PENDING_JOB",
-        "COMPLETING",
-        "FAILING",
-    }
+    {"CREATED", "PREPARING_FOR_INITIALIZATION", "INITIALIZING", "PROCESSING", "PENDING_JOB"}
+    | {"COMPLETING", "FAILING"}
 )
 #: JobStatus values after which the job never changes again.
 JOB_TERMINAL_STATES: frozenset[str] = JOB_SUCCESS_STATES | JOB_FAILURE_STATES
@@ -51,161 +69,7 @@ MAX_PAGES = 10_000
 CREATE_ATTEMPTS = 4
 CREATE_RETRY_DELAY = 2.0
 
-END_OF_SUPPORT_HINT = (
-    "AWS ended support for Amazon Pinpoint segments and export jobs on 2026-10-30; "
-    "on AWS this error is a likely consequence."
-)
 
-_THROTTLING_CODES = frozenset({"TooManyRequestsException", "RequestLimitExceeded", "SlowDown"})
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalServerErrorException",
-        "InternalFailure",
-        "InternalError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-_END_OF_SUPPORT_CODES = frozenset(
-    {"ForbiddenException", "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "404"}
-)
-_S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
-_ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}", re.ASCII)
-
-
-class PinpointError(Exception):
-    """Base class of the errors the hook raises for a Pinpoint call that did not succeed."""
-
-
-class PinpointApiError(PinpointError):
-    """
-    A permanent error from the Pinpoint API: asking again will not help.
-
-    Not an AirflowException, so ``soft_fail`` never turns it into a skip. The message names the
-    operation, what it was called for, the AWS error code and message, and the RequestID.
-    """
-
-    def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.request_id = request_id
-
-
-class PinpointTransientError(PinpointError):
-    """
-    A throttled, 5xx, or connection failure left after botocore's own retries: ask again later.
-
-    It never means success or failure of the export job: the job's state is unknown.
-
-    :ivar reason: ``"throttled"`` (429 or a throttling code), ``"unreachable"`` (no connection:
-        host not found, connection refused or timed out, proxy error) or ``"transient"`` (a 5xx,
-        a read timeout, a dropped connection: the host answered or was reached).
-    """
-
-    def __init__(
-        self, message: str, *, reason: Literal["throttled", "transient", "unreachable"] = "transient"
-    ):
-        super().__init__(message)
-        self.reason = reason
-
-
-class PinpointUnreachableError(PinpointError):
-    """
-    Every poll of a wait found the Pinpoint endpoint unreachable, for ``UNREACHABLE_AFTER`` seconds
-    or until the wait's own budget ran out. Not an AirflowException, so ``soft_fail`` never hides it.
-    """
-
-
-class ExportJobTimeoutError(PinpointError, TimeoutError):
-    """The export job was still running after the operator's waiter_max_attempts checks."""
-
-
-class ExportJobNotFoundError(PinpointError, LookupError):
-    """The segment has no export job yet, or the job asked for belongs to another segment."""
-
-
-# --------------------------------------------------------------------------------------------
-# Input validation: called on rendered values before any API call.
-# --------------------------------------------------------------------------------------------
-def validate_id(name: str, value: Any, *, optional: bool = False) -> None:
-    """
-    Check that an id argument is a non-blank string without surrounding white space.
-
-    The strings ``"None"``, ``"null"`` and ``"undefined"`` (any case) are refused too: they are
-    what a template renders for a missing value, such as an XCom that was never pushed; so is a
-    value that still holds Jinja markup.
-
-    :param name: the parameter's name, used in the error.
-    :param value: the rendered value.
-    :param optional: whether None is allowed.
-    :raises ValueError: naming the parameter and the value.
-    """
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise ValueError(f"{name} must be a non-empty string without surrounding spaces, got {value!r}")
-    if value.lower() in {"none", "null", "undefined"}:
-        raise ValueError(f"{name} rendered to {value!r}: the template found no value (an empty XCom?)")
-    if "{{" in value or "{%" in value:
-        raise ValueError(f"{name} is an unrendered template: {value!r}")
-
-
-def validate_page_size(page_size: Any) -> None:
-    """
-    Check ``page_size``: None or an int of at least 1 (a bool is refused).
-
-    :raises ValueError: naming ``page_size`` and the value.
-    """
-    if page_size is None:
-        return
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise ValueError(f"page_size must be an int >= 1 or None, got {page_size!r}")
-
-
-def validate_s3_url_prefix(s3_url_prefix: Any, name: str = "s3_url_prefix") -> tuple[str, str]:
-    """
-    Check an S3 URL of the form ``s3://bucket`` or ``s3://bucket/prefix``.
-
-    :return: ``(bucket, key_prefix)``; the key prefix has no leading slash and may be empty.
-    :raises ValueError: naming the parameter and the value.
-    """
-    match = _S3_URL.fullmatch(s3_url_prefix) if isinstance(s3_url_prefix, str) else None
-    if not match:
-        raise ValueError(
-            f"{name} must look like 's3://bucket' or 's3://bucket/prefix', got {s3_url_prefix!r}"
-        )
-    return match["bucket"], (match["key"] or "")
-
-
-def validate_role_arn(role_arn: Any) -> None:
-    """
-    Check that ``role_arn`` is an IAM role ARN (``arn:aws:iam::123456789012:role/name``).
-
-    :raises ValueError: naming ``role_arn`` and the value.
-    """
-    if not isinstance(role_arn, str) or not _ROLE_ARN.fullmatch(role_arn):
-        raise ValueError(
-            f"role_arn must be an IAM role ARN like 'arn:aws:iam::123456789012:role/name', got {role_arn!r}"
-        )
-
-
-def validate_segment_version(segment_version: Any) -> None:
-    """
-    Check ``segment_version``: None or an int of at least 1 (a bool is refused).
-
-    :raises ValueError: naming ``segment_version`` and the value.
-    """
-    if segment_version is None:
-        return
-    if isinstance(segment_version, bool) or not isinstance(segment_version, int) or segment_version < 1:
-        raise ValueError(f"segment_version must be an int >= 1 or None, got {segment_version!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# The one rule for job state.
-# --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class JobState:
     """
@@ -233,127 +97,47 @@ def job_state(job: dict[str, Any], *, fail_on_failing: bool = False) -> JobState
 
     :param job: an ExportJobResponse dict (as returned by GetExportJob).
     :param fail_on_failing: treat FAILING as failed instead of waiting for FAILED.
-    :return: a :class:`JobState`.
+    :return: a :class:`JobState`; a failed one's message has the id, status, counts and the first
+        5 Failures entries.
     """
-    status = str(job.get("JobStatus") or "UNKNOWN")
-    job_id = job.get("Id", "?")
+    status, job_id = str(job.get("JobStatus") or "UNKNOWN"), job.get("Id", "?")
+    progress = (
+        f"{job.get('CompletedPieces', '?')}/{job.get('TotalPieces', '?')} pieces completed, "
+        f"{job.get('TotalProcessed', 0)} endpoints processed"
+    )
     if status in JOB_SUCCESS_STATES:
-        return JobState("completed", status, f"Export job {job_id} COMPLETED ({_progress(job)}).")
+        return JobState("completed", status, f"Export job {job_id} COMPLETED ({progress}).")
     if status in JOB_FAILURE_STATES or (fail_on_failing and status == "FAILING"):
-        return JobState("failed", status, failure_message(job))
+        raw = job.get("Failures") or []
+        failures = [raw] if isinstance(raw, str) else list(raw)
+        shown = "; ".join(str(f) for f in failures[:5]) or "none reported"
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        return JobState(
+            "failed",
+            status,
+            f"Pinpoint export job {job_id} of application {job.get('ApplicationId', '?')} ended {status}: "
+            f"TotalFailures={job.get('TotalFailures', '?')}, "
+            f"FailedPieces={job.get('FailedPieces', '?')}/{job.get('TotalPieces', '?')}. "
+            f"Failures: {shown}{more}",
+        )
     unknown = status not in JOB_INTERMEDIATE_STATES
     note = " (not a documented JobStatus; still waiting)" if unknown else ""
-    return JobState("running", status, f"Export job {job_id} is {status}{note}: {_progress(job)}.", unknown)
+    return JobState("running", status, f"Export job {job_id} is {status}{note}: {progress}.", unknown)
 
 
-def _progress(job: dict[str, Any]) -> str:
-    completed = job.get("CompletedPieces", "?")
-    total = job.get("TotalPieces", "?")
-    return f"{completed}/{total} pieces completed, {job.get('TotalProcessed', 0)} endpoints processed"
-
-
-def failure_message(job: dict[str, Any]) -> str:
-    """
-    The failure details of an export job: id, status, counts and the first 5 Failures entries.
-
-    :param job: an ExportJobResponse dict.
-    :return: a message for the task log and the raised exception.
-    """
-    raw = job.get("Failures") or []
-    failures = [raw] if isinstance(raw, str) else list(raw)
-    shown = "; ".join(str(f) for f in failures[:5]) or "none reported"
-    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-    return (
-        f"Pinpoint export job {job.get('Id', '?')} of application {job.get('ApplicationId', '?')} "
-        f"ended {job.get('JobStatus')}: TotalFailures={job.get('TotalFailures', '?')}, "
-        f"FailedPieces={job.get('FailedPieces', '?')}/{job.get('TotalPieces', '?')}. "
-        f"Failures: {shown}{more}"
-    )
-
-
-def aware(when: datetime) -> datetime:
-    """``when`` with UTC as its time zone if it has none."""
+def _created(job: dict[str, Any]) -> datetime | None:
+    """A job's CreationDate (an ISO-8601 string) as an aware datetime; None when unreadable."""
+    raw = str(job.get("CreationDate") or "")
+    try:
+        when = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in {"Z", "z"} else raw)
+    except ValueError:
+        return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def creation_time(job: dict[str, Any]) -> datetime | None:
-    """
-    A job's CreationDate (an ISO-8601 string in the API) as an aware datetime.
-
-    :param job: an ExportJobResponse dict.
-    :return: the datetime, or None when CreationDate is missing or not ISO-8601.
-    """
-    raw = str(job.get("CreationDate") or "")
-    try:
-        return aware(datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1:] in {"Z", "z"} else raw))
-    except ValueError:
-        return None
-
-
-def newest_key(job: dict[str, Any]) -> tuple[datetime, str]:
-    """Sort key that orders jobs oldest to newest: CreationDate (unreadable ones first), then Id."""
-    return creation_time(job) or datetime.min.replace(tzinfo=timezone.utc), str(job.get("Id", ""))
-
-
-def classify(error: BaseException) -> Literal["throttled", "transient", "unreachable", "permanent"]:
-    """
-    Decide what an error from a botocore client call means: the one classifier of the package.
-
-    ``throttled``: a 429 or a throttling code; ``unreachable``: no connection could be made (host
-    not found, refused, connect timeout, proxy error); ``transient``: a 5xx, a read timeout or a
-    dropped connection; ``permanent``: anything else, a certificate that fails verification
-    included, since asking again cannot fix it.
-
-    :param error: an exception raised by a botocore client call.
-    """
-    if isinstance(error, SSLError):
-        return "permanent" if "CERTIFICATE_VERIFY_FAILED" in str(error).upper() else "transient"
-    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)):
-        return "unreachable"
-    if isinstance(error, (ConnectionError, HTTPClientError)):
-        return "transient"
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if status == 429 or code == "429" or "Throttl" in code or code in _THROTTLING_CODES:
-            return "throttled"
-        if (
-            code in _TRANSIENT_CODES
-            or code in {"500", "502", "503", "504"}
-            or (isinstance(status, int) and status >= 500)
-        ):
-            return "transient"
-    return "permanent"
-
-
-def is_transient(error: BaseException) -> bool:
-    """
-    Whether an error from botocore means "state unknown, ask again": throttling, 5xx, connection.
-
-    :param error: an exception raised by a botocore client call.
-    """
-    return classify(error) != "permanent"
-
-
-def _request_id(error: ClientError) -> str | None:
-    return error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get("RequestId")
-
-
-def describe_client_error(operation: str, subject: str, error: ClientError) -> PinpointApiError:
-    """
-    Turn a permanent ClientError into a :class:`PinpointApiError` with a message a user can act on.
-
-    :param operation: the Pinpoint API operation, e.g. ``GetExportJob``.
-    :param subject: what it was called for, e.g. ``application 'a1', job 'j1'``.
-    """
-    err = error.response.get("Error", {})
-    code = str(err.get("Code", "Unknown"))
-    request_id = _request_id(error)
-    message = f"Pinpoint {operation} failed for {subject}: {code}: {err.get('Message') or 'no message'}"
-    message += f" (RequestID: {request_id or 'unknown'})."
-    if code in _END_OF_SUPPORT_CODES:
-        message += " " + END_OF_SUPPORT_HINT
-    return PinpointApiError(message, code=code, request_id=request_id)
+def _newest_key(job: dict[str, Any]) -> tuple[datetime, str]:
+    """Orders jobs oldest to newest: CreationDate (unreadable ones first), then Id."""
+    return _created(job) or datetime.min.replace(tzinfo=timezone.utc), str(job.get("Id", ""))
 
 
 class PinpointHook(AwsBaseHook):
@@ -402,22 +186,27 @@ class PinpointHook(AwsBaseHook):
         try:
             return method(**kwargs)
         except (ClientError, ConnectionError, HTTPClientError) as error:
-            kind = classify(error)
-            if kind != "permanent":
-                raise PinpointTransientError(
-                    f"Pinpoint {operation} for {subject} did not answer ({_short(error)}): {_WHAT[kind]}",
-                    reason=kind,
-                ) from error
-            if isinstance(error, ClientError):
-                raise describe_client_error(operation, subject, error) from error
-            if isinstance(error, SSLError):
-                raise PinpointApiError(
-                    f"Pinpoint {operation} for {subject} failed: the certificate of "
-                    f"{error.kwargs.get('endpoint_url')} did not verify ({error.kwargs.get('error')}). "
-                    "Asking again will not help: check the connection's verify setting (a CA bundle path "
-                    "or AWS_CA_BUNDLE) or a proxy that inspects TLS."
-                ) from error
-            raise
+            raise pinpoint_error(operation, subject, error) from error
+
+    def _pages(
+        self, operation: str, method: Callable[..., dict], key: str, subject: str, params: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a Pinpoint list operation, one page at a time, passing NextToken back as Token."""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self._call(operation, subject, method, **params).get(key, {})
+            yield from page.get("Item") or []
+            token = page.get("NextToken")
+            if not token:
+                return
+            if token in seen:
+                raise ValueError(
+                    f"{operation} for {subject} returned NextToken {token!r} a second time; "
+                    "stopping instead of looping"
+                )
+            seen.add(token)
+            params["Token"] = token
+        raise ValueError(f"{operation} for {subject} returned more than {MAX_PAGES} pages; stopping")
 
     # ---------------------------------------------------------------- export jobs
     def iter_segment_export_jobs(
@@ -438,32 +227,15 @@ class PinpointHook(AwsBaseHook):
         :raises ValueError: for a blank id or a bad page_size, at once, before any call; while
             iterating, when Pinpoint repeats a NextToken or the listing passes 10,000 pages.
         """
-        validate_id("application_id", application_id)
-        validate_id("segment_id", segment_id)
-        validate_page_size(page_size)
+        check_id("application_id", application_id)
+        check_id("segment_id", segment_id)
+        check_positive_int("page_size", page_size)
         params: dict[str, Any] = {"ApplicationId": application_id, "SegmentId": segment_id}
         if page_size is not None:
             params["PageSize"] = str(page_size)
-        return self._pages(f"application {application_id!r}, segment {segment_id!r}", params)
-
-    def _pages(self, subject: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            page = self._call(
-                "GetSegmentExportJobs", subject, self.conn.get_segment_export_jobs, **params
-            ).get("ExportJobsResponse", {})
-            yield from page.get("Item") or []
-            token = page.get("NextToken")
-            if not token:
-                return
-            if token in seen:
-                raise ValueError(
-                    f"GetSegmentExportJobs for {subject} returned NextToken {token!r} a second time; "
-                    "stopping instead of looping"
-                )
-            seen.add(token)
-            params["Token"] = token
-        raise ValueError(f"GetSegmentExportJobs for {subject} returned more than {MAX_PAGES} pages; stopping")
+        subject = f"application {application_id!r}, segment {segment_id!r}"
+        method = self.conn.get_segment_export_jobs
+        return self._pages("GetSegmentExportJobs", method, "ExportJobsResponse", subject, params)
 
     def get_segment_export_jobs(
         self, application_id: str, segment_id: str, *, page_size: int | None = None
@@ -487,15 +259,15 @@ class PinpointHook(AwsBaseHook):
         :raises PinpointApiError: NotFoundException for an unknown application or job, and every
             other permanent API error.
         """
-        validate_id("application_id", application_id)
-        validate_id("job_id", job_id)
+        check_id("application_id", application_id)
+        check_id("job_id", job_id)
         return self._get_export_job(application_id, job_id, f"application {application_id!r}, job {job_id!r}")
 
     def _get_export_job(self, application_id: str, job_id: str, subject: str) -> dict[str, Any]:
-        response = self._call(
-            "GetExportJob", subject, self.conn.get_export_job, ApplicationId=application_id, JobId=job_id
-        )
-        return response["ExportJobResponse"]
+        method = self.conn.get_export_job
+        return self._call("GetExportJob", subject, method, ApplicationId=application_id, JobId=job_id)[
+            "ExportJobResponse"
+        ]
 
     def get_segment_export_job(
         self, application_id: str, segment_id: str, job_id: str | None = None
@@ -517,9 +289,9 @@ class PinpointHook(AwsBaseHook):
         :raises PinpointApiError: NotFound for an unknown job (the message names the application,
             segment and job) and every other permanent API error.
         """
-        validate_id("application_id", application_id)
-        validate_id("segment_id", segment_id)
-        validate_id("job_id", job_id, optional=True)
+        check_id("application_id", application_id)
+        check_id("segment_id", segment_id)
+        check_id("job_id", job_id, optional=True)
         if job_id is not None:
             subject = f"application {application_id!r}, segment {segment_id!r}, job {job_id!r}"
             job = self._get_export_job(application_id, job_id, subject)
@@ -532,11 +304,11 @@ class PinpointHook(AwsBaseHook):
             return job
         newest: dict[str, Any] | None = None
         for job in self.iter_segment_export_jobs(application_id, segment_id):
-            if creation_time(job) is None:
+            if _created(job) is None:
                 self.log.warning(
                     "Export job %s has no readable CreationDate %r.", job.get("Id"), job.get("CreationDate")
                 )
-            if newest is None or newest_key(job) > newest_key(newest):
+            if newest is None or _newest_key(job) > _newest_key(newest):
                 newest = job
         if newest is None:
             raise ExportJobNotFoundError(
@@ -580,7 +352,7 @@ class PinpointHook(AwsBaseHook):
         request (which Pinpoint refused) is sent again after a pause, up to ``CREATE_ATTEMPTS``
         tries ``CREATE_RETRY_DELAY`` seconds apart, doubling. After a 5xx, a timeout or a dropped
         connection Pinpoint may have started the job, so it raises instead; the operator's retry
-        adopts a running export to the same prefix.
+        adopts a running export to the same prefix (see :meth:`start_or_adopt_export_job`).
 
         :param application_id: the Pinpoint ApplicationId.
         :param segment_id: the SegmentId to export.
@@ -592,36 +364,68 @@ class PinpointHook(AwsBaseHook):
         :raises PinpointTransientError: every try was throttled, or a 5xx / timeout / dropped
             connection left it unknown whether the job started.
         """
-        validate_id("application_id", application_id)
-        validate_id("segment_id", segment_id)
-        validate_role_arn(role_arn)
-        validate_s3_url_prefix(s3_url_prefix)
-        validate_segment_version(segment_version)
+        return self.start_or_adopt_export_job(
+            application_id, segment_id, role_arn, s3_url_prefix, segment_version=segment_version
+        )[0]
+
+    def start_or_adopt_export_job(
+        self,
+        application_id: str,
+        segment_id: str,
+        role_arn: str,
+        s3_url_prefix: str,
+        *,
+        segment_version: int | None = None,
+        adopt_since: datetime | None = None,
+        fail_on_failing: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """
+        Adopt an export of the segment to the same prefix, or start one (CreateExportJob).
+
+        With ``adopt_since`` (a retried task's DAG run start), the segment's jobs are listed first
+        (GetSegmentExportJobs, all pages) and the newest one to the same S3UrlPrefix that is still
+        running, or that COMPLETED at or after ``adopt_since``, is returned instead of starting a
+        second export. Jobs whose Definition does not report the prefix are never adopted. The
+        arguments, errors and retries of CreateExportJob are those of
+        :meth:`create_segment_export_job`; every argument is checked before any call.
+
+        :param adopt_since: an aware or naive-UTC datetime, or None to always start a new job.
+        :param fail_on_failing: count FAILING as failed (never adopted) instead of running.
+        :return: ``(ExportJobResponse dict, whether it was adopted)``.
+        """
+        check_export_request(application_id, segment_id, role_arn, s3_url_prefix, segment_version)
+        if adopt_since is not None:
+            since = adopt_since if adopt_since.tzinfo else adopt_since.replace(tzinfo=timezone.utc)
+            candidates = []
+            for job in self.iter_segment_export_jobs(application_id, segment_id):
+                if (job.get("Definition") or {}).get("S3UrlPrefix") != s3_url_prefix:
+                    continue
+                outcome, created = job_state(job, fail_on_failing=fail_on_failing).outcome, _created(job)
+                if outcome == "running" or (outcome == "completed" and created and created >= since):
+                    candidates.append(job)
+            if candidates:
+                return max(candidates, key=_newest_key), True
         request: dict[str, Any] = {"RoleArn": role_arn, "S3UrlPrefix": s3_url_prefix, "SegmentId": segment_id}
         if segment_version is not None:
             request["SegmentVersion"] = segment_version
         subject = f"application {application_id!r}, segment {segment_id!r}"
+        method = self.conn_without_retries.create_export_job
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 response = self._call(
-                    "CreateExportJob",
-                    subject,
-                    self.conn_without_retries.create_export_job,
-                    ApplicationId=application_id,
-                    ExportJobRequest=request,
+                    "CreateExportJob", subject, method, ApplicationId=application_id, ExportJobRequest=request
                 )
-                return response["ExportJobResponse"]
+                return response["ExportJobResponse"], False
             except PinpointTransientError as error:
-                cause = error.__cause__
                 if error.reason != "throttled":
                     raise PinpointTransientError(
                         f"{error} Pinpoint may have started the export anyway, so the request is not "
                         "sent again: retry the task, and it adopts a running export to the same prefix."
-                    ) from cause
+                    ) from error.__cause__
                 if attempt == CREATE_ATTEMPTS:
                     raise PinpointTransientError(
                         f"{error} Throttled on all {CREATE_ATTEMPTS} tries; no export job was started."
-                    ) from cause
+                    ) from error.__cause__
                 self.log.warning("%s Sending it again (try %d of %d).", error, attempt + 1, CREATE_ATTEMPTS)
                 time.sleep(CREATE_RETRY_DELAY * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -631,12 +435,8 @@ class PinpointHook(AwsBaseHook):
     def _s3_hook(self):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Hook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self._config,
-        )
+        settings = {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify}
+        return S3Hook(config=self._config, **settings)
 
     def list_export_files(self, s3_url_prefix: str) -> list[str]:
         """
@@ -650,7 +450,7 @@ class PinpointHook(AwsBaseHook):
         :return: sorted ``s3://bucket/key`` URLs.
         :raises ValueError: for a malformed prefix, before any call.
         """
-        bucket, prefix = validate_s3_url_prefix(s3_url_prefix)
+        bucket, prefix = check_s3_url(s3_url_prefix)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         keys = self._s3_hook.list_keys(bucket_name=bucket, prefix=prefix) or []
@@ -671,42 +471,27 @@ class PinpointHook(AwsBaseHook):
             file and line number, never the content).
         """
         files = self.list_export_files(s3_url_prefix)
-        return self._records(files)
+        return (record for url in files for record in self._records(url))
 
-    def _records(self, files: list[str]) -> Iterator[dict[str, Any]]:
-        for url in files:
-            bucket, key = validate_s3_url_prefix(url)
-            body = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
-            number = 0
-            try:
-                with gzip.GzipFile(fileobj=body, mode="rb") as stream:
-                    for number, line in enumerate(stream, start=1):
-                        if not line.strip():
-                            continue
-                        try:
-                            record = json.loads(line)
-                        except ValueError:
-                            record = None
-                        if not isinstance(record, dict):
-                            raise ValueError(f"{url} line {number} is not a JSON endpoint record")
-                        yield record
-            except (OSError, EOFError, zlib.error) as error:
-                raise ValueError(
-                    f"{url} is not a complete gzip file (after line {number}): {type(error).__name__}"
-                ) from None
-            finally:
-                body.close()
-
-
-_WHAT = {
-    "throttled": "throttled.",
-    "transient": "a server error or no answer in time.",
-    "unreachable": f"the endpoint cannot be reached. {END_OF_SUPPORT_HINT}",
-}
-
-
-def _short(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        err = error.response.get("Error", {})
-        return f"{err.get('Code')}: {err.get('Message')}, RequestID {_request_id(error)}"
-    return f"{type(error).__name__}: {error}"
+    def _records(self, url: str) -> Iterator[dict[str, Any]]:
+        bucket, key = check_s3_url(url)
+        body = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
+        number = 0
+        try:
+            with gzip.GzipFile(fileobj=body, mode="rb") as stream:
+                for number, line in enumerate(stream, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        record = None
+                    if not isinstance(record, dict):
+                        raise ValueError(f"{url} line {number} is not a JSON endpoint record")
+                    yield record
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(
+                f"{url} is not a complete gzip file (after line {number}): {type(error).__name__}"
+            ) from None
+        finally:
+            body.close()

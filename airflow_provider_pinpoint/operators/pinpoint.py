@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_pinpoint._compat import conf
+from airflow_provider_pinpoint._validation import check_wait
 from airflow_provider_pinpoint._waiting import THROTTLED_MIN_DELAY, ExportJobWait, Outcome
-from airflow_provider_pinpoint.hooks.pinpoint import (
-    ExportJobTimeoutError,
-    PinpointHook,
-    aware,
-    creation_time,
-    job_state,
-    newest_key,
-    validate_id,
-    validate_role_arn,
-    validate_s3_url_prefix,
-    validate_segment_version,
-)
+from airflow_provider_pinpoint.exceptions import ExportJobTimeoutError
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook, job_state
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-#: The longest wait, in seconds, that waiter_delay * waiter_max_attempts may ask for: a year.
-MAX_WAIT_SECONDS = 366 * 24 * 60 * 60
-#: The most checks waiter_max_attempts may ask for.
-MAX_ATTEMPTS = 1_000_000
 
 __all__ = ["ExportJobTimeoutError", "SegmentExportJobOperator"]
 
@@ -112,124 +96,72 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         self.deferrable = deferrable
         self.reuse_existing_job = reuse_existing_job
 
-    def _validate(self) -> None:
-        validate_id("application_id", self.application_id)
-        validate_id("segment_id", self.segment_id)
-        validate_role_arn(self.role_arn)
-        validate_s3_url_prefix(self.s3_url_prefix)
-        validate_segment_version(self.segment_version)
-        delay, attempts = self.waiter_delay, self.waiter_max_attempts
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < math.inf:
-            raise ValueError(f"waiter_delay must be a finite number of seconds >= 0, got {delay!r}")
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
-            raise ValueError(f"waiter_max_attempts must be an int from 1 to {MAX_ATTEMPTS}, got {attempts!r}")
-        if delay * attempts > MAX_WAIT_SECONDS:
-            raise ValueError(
-                f"waiter_delay * waiter_max_attempts must be at most {MAX_WAIT_SECONDS} s (a year), "
-                f"got waiter_delay={delay!r}, waiter_max_attempts={attempts!r}"
-            )
-
-    def execute(self, context: Context) -> str:
+    def execute(self, context: Context) -> str | None:
         """
         Start (or, on a retry, adopt) the export job, push ``job_id``, and wait or defer.
 
         :return: the S3UrlPrefix (XCom ``return_value``).
         :raises ValueError: bad arguments after rendering, before any API call.
         :raises AirflowFailException: the job FAILED.
-        :raises ExportJobTimeoutError: still running after waiter_max_attempts checks.
+        :raises ExportJobTimeoutError: still running after waiter_max_attempts polls.
         :raises PinpointApiError: a permanent API error.
+        :raises PinpointUnreachableError: every poll found the endpoint unreachable.
         """
-        self._validate()
-        job = self._adoptable_job(context)
-        if job is None:
-            job = self.hook.create_segment_export_job(
-                self.application_id,
-                self.segment_id,
-                self.role_arn,
+        check_wait(self.waiter_delay, self.waiter_max_attempts)
+        try_number, dag_run = getattr(context.get("ti"), "try_number", None), context.get("dag_run")
+        adopt_since = None  # on a retry: this run's export, running or COMPLETED since the run started
+        if self.reuse_existing_job and dag_run is not None and isinstance(try_number, int) and try_number > 1:
+            adopt_since = getattr(dag_run, "start_date", None) or datetime.max.replace(tzinfo=timezone.utc)
+        job, adopted = self.hook.start_or_adopt_export_job(
+            self.application_id,
+            self.segment_id,
+            self.role_arn,
+            self.s3_url_prefix,
+            segment_version=self.segment_version,
+            adopt_since=adopt_since,
+            fail_on_failing=self.fail_on_failing,
+        )
+        if adopted:
+            self.log.info(
+                "Try %d: adopting export job %s (%s) to %s instead of starting another.",
+                try_number,
+                job["Id"],
+                job.get("JobStatus"),
                 self.s3_url_prefix,
-                segment_version=self.segment_version,
             )
+        else:
             self.log.info("Started Pinpoint export job %s to %s.", job["Id"], self.s3_url_prefix)
-        job_id = job["Id"]
-        context["ti"].xcom_push(key="job_id", value=job_id)
+        context["ti"].xcom_push(key="job_id", value=job["Id"])
         if not self.wait_for_completion or job_state(job).outcome == "completed":  # e.g. an adopted job
-            return self._prefix(job)
+            return (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
+        if self.deferrable:
+            budget = self.waiter_max_attempts * max(float(self.waiter_delay), THROTTLED_MIN_DELAY)
+            self.defer(
+                trigger=SegmentExportJobTrigger.for_task(
+                    self,
+                    job_id=job["Id"],
+                    s3_url_prefix=self.s3_url_prefix,
+                    waiter_delay=self.waiter_delay,
+                    waiter_max_attempts=self.waiter_max_attempts,
+                ),
+                method_name="execute_complete",
+                # the trigger's own timeout event comes first; this covers the polls' own time
+                timeout=timedelta(seconds=budget + max(60.0, 0.1 * budget)),
+            )
         wait = ExportJobWait(
             application_id=self.application_id,
-            job_id=job_id,
+            job_id=job["Id"],
             s3_url_prefix=self.s3_url_prefix,
             waiter_delay=self.waiter_delay,
             max_attempts=self.waiter_max_attempts,
             fail_on_failing=self.fail_on_failing,
             log=self.log,
         )
-        if self.deferrable:
-            budget = self.waiter_max_attempts * max(float(self.waiter_delay), THROTTLED_MIN_DELAY)
-            self.defer(
-                trigger=SegmentExportJobTrigger(
-                    application_id=self.application_id,
-                    job_id=job_id,
-                    s3_url_prefix=self.s3_url_prefix,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                    fail_on_failing=self.fail_on_failing,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-                # the trigger's own timeout event comes first; this covers the polls' own time
-                timeout=timedelta(seconds=budget + max(60.0, 0.1 * budget)),
-            )
         while (outcome := wait.poll(self.hook)) is None:
             time.sleep(wait.next_delay)
         return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix
 
-    def _prefix(self, job: dict[str, Any]) -> str:
-        return (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
-
-    def _adoptable_job(self, context: Context) -> dict[str, Any] | None:
-        """
-        On a retry: an export of this segment to the same prefix to adopt instead of starting one.
-
-        A job that is still running qualifies, and so does one that COMPLETED and was created
-        after the DAG run started. Jobs whose Definition does not report the prefix cannot be
-        matched and are never adopted.
-        """
-        ti = context.get("ti")
-        dag_run = context.get("dag_run")
-        try_number = getattr(ti, "try_number", None)
-        if (
-            not self.reuse_existing_job
-            or dag_run is None
-            or not isinstance(try_number, int)
-            or try_number <= 1
-        ):
-            return None
-        run_start = getattr(dag_run, "start_date", None)
-        candidates = []
-        for job in self.hook.iter_segment_export_jobs(self.application_id, self.segment_id):
-            if (job.get("Definition") or {}).get("S3UrlPrefix") != self.s3_url_prefix:
-                continue
-            outcome = job_state(job, fail_on_failing=self.fail_on_failing).outcome
-            created = creation_time(job)
-            in_this_run = created is not None and run_start is not None and created >= aware(run_start)
-            if outcome == "running" or (outcome == "completed" and in_this_run):
-                candidates.append(job)
-        if not candidates:
-            return None
-        job = max(candidates, key=newest_key)
-        self.log.info(
-            "Try %d: adopting export job %s (%s) to %s instead of starting another.",
-            try_number,
-            job["Id"],
-            job.get("JobStatus"),
-            self.s3_url_prefix,
-        )
-        return job
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
         """
         Resume after the trigger fired.
 
@@ -237,6 +169,7 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         :raises AirflowFailException: the job failed.
         :raises ExportJobTimeoutError: the job was not finished after waiter_max_attempts polls.
         :raises PinpointApiError: a permanent API error or a missing event.
+        :raises PinpointUnreachableError: every poll found the endpoint unreachable.
         """
         outcome = Outcome.from_event(event)
         return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix

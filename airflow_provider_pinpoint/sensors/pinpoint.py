@@ -18,8 +18,10 @@ from airflow_provider_pinpoint._compat import (
     conf,
     first_reschedule_date,
 )
+from airflow_provider_pinpoint._validation import check_id
 from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
-from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook, PinpointUnreachableError, validate_id
+from airflow_provider_pinpoint.exceptions import PinpointUnreachableError
+from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
@@ -79,9 +81,9 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         self._wait: ExportJobWait | None = None
 
     def _validate(self) -> None:
-        validate_id("application_id", self.application_id)
-        validate_id("segment_id", self.segment_id)
-        validate_id("job_id", self.job_id, optional=True)
+        check_id("application_id", self.application_id)
+        check_id("segment_id", self.segment_id)
+        check_id("job_id", self.job_id, optional=True)
 
     def _wait_for(self, context: Context) -> ExportJobWait:
         """The wait this sensor polls: one per execute in poke mode, one per poke in reschedule mode."""
@@ -124,17 +126,12 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         if self.deferrable:
             interval = max(float(self.poke_interval), 0.0)
             self.defer(
-                trigger=SegmentExportJobTrigger(
-                    application_id=self.application_id,
+                trigger=SegmentExportJobTrigger.for_task(
+                    self,
                     job_id=wait.current_job_id,
                     segment_id=self.segment_id,
                     waiter_delay=interval,
                     waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
-                    fail_on_failing=self.fail_on_failing,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout),

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeGuard, TypeVar
 
 from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
@@ -25,19 +25,6 @@ POLL_THREADS = int(os.environ.get("AIRFLOW_PINPOINT_TRIGGER_THREADS", "64"))
 #: Seconds after which a trigger reads its connection again and a shared client is rebuilt.
 CLIENT_MAX_AGE = 900.0
 
-_FIELDS = (
-    "application_id",
-    "job_id",
-    "s3_url_prefix",
-    "waiter_delay",
-    "waiter_max_attempts",
-    "fail_on_failing",
-    "segment_id",
-    "aws_conn_id",
-    "region_name",
-    "verify",
-    "botocore_config",
-)
 _HOOK_SETTINGS = ("aws_conn_id", "region_name", "verify", "botocore_config")
 T = TypeVar("T")
 
@@ -144,6 +131,7 @@ async def _in_poll_thread(func: Callable[..., T], *args: Any, reads_connection: 
     return await asyncio.get_running_loop().run_in_executor(_pool, func, *args)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class SegmentExportJobTrigger(BaseTrigger):
     """
     Poll an export job with GetExportJob until its JobStatus is terminal, then fire one event.
@@ -180,37 +168,33 @@ class SegmentExportJobTrigger(BaseTrigger):
     "message"}``.
     """
 
-    def __init__(
-        self,
-        *,
-        application_id: str,
-        job_id: str | None,
-        s3_url_prefix: str | None = None,
-        waiter_delay: float = 30,
-        waiter_max_attempts: int = 480,
-        fail_on_failing: bool = False,
-        segment_id: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict[str, Any] | None = None,
-    ) -> None:
+    application_id: str
+    job_id: str | None
+    s3_url_prefix: str | None = None
+    waiter_delay: float = 30
+    waiter_max_attempts: int = 480
+    fail_on_failing: bool = False
+    segment_id: str | None = None
+    aws_conn_id: str | None = "aws_default"
+    region_name: str | None = None
+    verify: bool | str | None = None
+    botocore_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.application_id = application_id
-        self.job_id = job_id
-        self.s3_url_prefix = s3_url_prefix
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.fail_on_failing = fail_on_failing
-        self.segment_id = segment_id
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
+
+    @classmethod
+    def for_task(cls, task: Any, **kwargs: Any) -> SegmentExportJobTrigger:
+        """The trigger for an operator's or sensor's wait, with every hook setting the task has."""
+        settings = {name: getattr(task, name) for name in _HOOK_SETTINGS}
+        return cls(
+            application_id=task.application_id, fail_on_failing=task.fail_on_failing, **settings, **kwargs
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the keyword arguments that re-create this trigger."""
-        return f"{type(self).__module__}.{type(self).__qualname__}", {f: getattr(self, f) for f in _FIELDS}
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def hook(self) -> PinpointHook:
         """A PinpointHook of its own with every setting the task had (polls use a shared one)."""

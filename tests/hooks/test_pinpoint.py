@@ -358,16 +358,10 @@ def test_client_error_kinds():
         ("application_id", "{{ params.app }}"),
     ],
 )
-def test_validation_refuses_trailing_newlines_spaces_and_rendered_nothing(check, value):
-    from airflow_provider_pinpoint.hooks import pinpoint
-
-    validator = {
-        "s3_url_prefix": pinpoint.validate_s3_url_prefix,
-        "role_arn": pinpoint.validate_role_arn,
-        "application_id": lambda v: pinpoint.validate_id("application_id", v),
-    }[check]
-    with pytest.raises(ValueError, match=check):
-        validator(value)
+def test_validation_refuses_trailing_newlines_spaces_and_rendered_nothing(hook, check, value):
+    request = {"application_id": APP, "segment_id": SEG, "role_arn": ROLE, "s3_url_prefix": "s3://bkt/p"}
+    with Stubber(hook.conn_without_retries), pytest.raises(ValueError, match=check):  # no call stubbed
+        hook.create_segment_export_job(**{**request, check: value})
 
 
 def test_unreadable_creation_dates_count_as_oldest(hook, stub):
