@@ -9,25 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import AirflowFailException
+try:  # Airflow 3.2+: the exceptions a task raises moved together
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
 except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
-
-try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import AirflowSkipException
-except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,attr-defined]
-
-try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
-
-try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import TaskDeferred
-except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
 
 try:  # Airflow 3.x
     from airflow.sdk import PokeReturnValue

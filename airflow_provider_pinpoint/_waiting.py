@@ -50,14 +50,10 @@ class Outcome:
 
     def to_event(self) -> dict[str, Any]:
         """The JSON-native trigger event payload for this outcome."""
+        event = {"job_id": self.job_id, "message": self.message}
         if self.reason == "completed":
-            return {
-                "status": "success",
-                "job_id": self.job_id,
-                "s3_url_prefix": self.s3_url_prefix,
-                "message": self.message,
-            }
-        return {"status": "error", "reason": self.reason, "job_id": self.job_id, "message": self.message}
+            return {"status": "success", "s3_url_prefix": self.s3_url_prefix, **event}
+        return {"status": "error", "reason": self.reason, **event}
 
     @classmethod
     def from_event(cls, event: Any) -> Outcome:
@@ -88,13 +84,9 @@ class Outcome:
             log.info("Export job %s wrote to %s; pushing it to XCom.", self.job_id, self.s3_url_prefix)
             return self.s3_url_prefix
         log.error("%s", self.message)
-        errors: dict[str, type[Exception]] = {
-            "failed": AirflowFailException,
-            "timeout": timeout_error,
-            "unreachable": PinpointUnreachableError,
-        }
-        error = errors.get(self.reason, PinpointApiError)
-        raise error(self.message)
+        errors: dict[str, type[Exception]] = {"failed": AirflowFailException, "timeout": timeout_error}
+        errors["unreachable"] = PinpointUnreachableError
+        raise errors.get(self.reason, PinpointApiError)(self.message)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -149,9 +141,8 @@ class ExportJobWait:
     @property
     def next_delay(self) -> float:
         """Seconds to pause before the next poll."""
-        return (
-            max(float(self.waiter_delay), THROTTLED_MIN_DELAY) if self.throttled else float(self.waiter_delay)
-        )
+        delay = float(self.waiter_delay)
+        return max(delay, THROTTLED_MIN_DELAY) if self.throttled else delay
 
     def poll(self, hook: PinpointHook) -> Outcome | None:
         """

@@ -1,42 +1,26 @@
-"""The ``apache_airflow_provider`` entry point: a literal dict, importing nothing."""
+"""The ``apache_airflow_provider`` entry point: a dict, importing nothing but the package version."""
+
+from airflow_provider_pinpoint import __version__
 
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's ProvidersManager."""
+    name = "Amazon Pinpoint"
+    modules = {
+        kind: [{"integration-name": name, "python-modules": [f"airflow_provider_pinpoint.{kind}.pinpoint"]}]
+        for kind in ("hooks", "sensors", "operators", "triggers")
+    }
     return {
         "package-name": "airflow-provider-pinpoint",
-        "name": "Amazon Pinpoint",
+        "name": name,
         "description": "Amazon Pinpoint segment export jobs: hook, sensor, operator and deferrable trigger.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Amazon Pinpoint",
+                "integration-name": name,
                 "external-doc-url": "https://docs.aws.amazon.com/pinpoint/latest/apireference/",
                 "tags": ["aws"],
             }
         ],
-        "hooks": [
-            {
-                "integration-name": "Amazon Pinpoint",
-                "python-modules": ["airflow_provider_pinpoint.hooks.pinpoint"],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "Amazon Pinpoint",
-                "python-modules": ["airflow_provider_pinpoint.sensors.pinpoint"],
-            }
-        ],
-        "operators": [
-            {
-                "integration-name": "Amazon Pinpoint",
-                "python-modules": ["airflow_provider_pinpoint.operators.pinpoint"],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "Amazon Pinpoint",
-                "python-modules": ["airflow_provider_pinpoint.triggers.pinpoint"],
-            }
-        ],
+        **modules,
     }

@@ -25,29 +25,13 @@ from airflow_provider_pinpoint._validation import (
 )
 from airflow_provider_pinpoint.exceptions import (  # the errors stay importable from here, as before
     END_OF_SUPPORT_HINT as END_OF_SUPPORT_HINT,
-)
-from airflow_provider_pinpoint.exceptions import (
     ExportJobNotFoundError as ExportJobNotFoundError,
-)
-from airflow_provider_pinpoint.exceptions import (
     ExportJobTimeoutError as ExportJobTimeoutError,
-)
-from airflow_provider_pinpoint.exceptions import (
     PinpointApiError as PinpointApiError,
-)
-from airflow_provider_pinpoint.exceptions import (
     PinpointError as PinpointError,
-)
-from airflow_provider_pinpoint.exceptions import (
     PinpointTransientError as PinpointTransientError,
-)
-from airflow_provider_pinpoint.exceptions import (
     PinpointUnreachableError as PinpointUnreachableError,
-)
-from airflow_provider_pinpoint.exceptions import (
     is_transient as is_transient,
-)
-from airflow_provider_pinpoint.exceptions import (
     pinpoint_error,
 )
 

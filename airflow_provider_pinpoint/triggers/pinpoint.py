@@ -196,15 +196,6 @@ class SegmentExportJobTrigger(BaseTrigger):
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
-    def hook(self) -> PinpointHook:
-        """A PinpointHook of its own with every setting the task had (polls use a shared one)."""
-        return PinpointHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal JobStatus, the attempts run out, or an error no poll can fix."""
         wait = ExportJobWait(
