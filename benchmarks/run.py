@@ -4,8 +4,10 @@
 
 For each benchmark the runner records wall seconds, CPU seconds (user + sys of the benchmark's
 process and everything it started, from ``RUSAGE_CHILDREN``) and the 1-minute load average at
-its start and end. A run that starts above load 2.0 is repeated (up to 3 runs in all) and the run
-that started at the lowest load is reported (``--quick`` runs once). It exits 1 when a benchmark
+its start and end. Before each run it waits up to 90 s for the load to fall to 2.0 (the previous
+benchmark's own load takes about 15 s to fade); a run that still starts above load 2.0 is repeated
+(up to 3 runs in all) and the run that started at the lowest load is reported. ``--quick`` runs
+each benchmark once, without waiting. It exits 1 when a benchmark
 failed or any figure or chart is missing.
 """
 
@@ -37,6 +39,14 @@ BENCHMARKS = {
 }
 BUSY_LOAD = 2.0
 MAX_RUNS = 3
+SETTLE_SECONDS = 90.0
+
+
+def wait_for_quiet() -> None:
+    """Wait until the 1-minute load average is at most BUSY_LOAD, for SETTLE_SECONDS at the most."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while os.getloadavg()[0] > BUSY_LOAD and time.monotonic() < deadline:
+        time.sleep(2)
 
 
 def machine() -> dict[str, Any]:
@@ -80,6 +90,8 @@ def run_benchmark(name: str, quick: bool, logs: Path) -> dict[str, Any]:
     """Run until a run starts at load <= 2.0 (at most 3 runs); report the lowest-load run."""
     runs = []
     while True:
+        if not quick:
+            wait_for_quiet()
         runs.append(run_once(name, quick, logs))
         last = runs[-1]
         print(
