@@ -6,11 +6,13 @@ UV_VERSION := 0.13.9
 PINS ?= requirements/airflow-3.3.txt
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test lint typecheck unit wheel lock matrix matrix-lock constrained clean
+.PHONY: help install demo test lint typecheck unit bench bench-quick wheel lock matrix matrix-lock constrained clean
 
 help:
 	@echo "make demo    run the example DAG end to end on the local Pinpoint emulator"
 	@echo "make test    lint, type-check and run the whole test suite (also: make lint, typecheck, unit)"
+	@echo "make bench   run the benchmarks (about 25 minutes) and write benchmarks/results/"
+	@echo "make bench-quick  the benchmarks at small sizes into a temporary folder (under 3 minutes)"
 	@echo "make wheel   build the wheel and sdist into dist/"
 	@echo "make matrix  the whole suite on every supported Airflow line, one environment per cell"
 	@echo "make constrained  install the wheel under Airflow's constraint files, as MWAA does"
@@ -43,6 +45,14 @@ unit: install
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Benchmarks against the local emulator (see docs/architecture.md). `bench` writes
+# the committed results; `bench-quick` checks that every figure is still produced, not the goals.
+bench: install
+	$(BIN)/python -m benchmarks.run --out benchmarks/results
+
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --quick --out $$(mktemp -d)
 
 wheel: install
 	rm -rf dist && $(BIN)/python -m build --installer uv --outdir dist .
