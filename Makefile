@@ -58,37 +58,32 @@ wheel: install
 	rm -rf dist && $(BIN)/python -m build --installer uv --outdir dist .
 
 # Pins for `make test`: Airflow 3.3.2 and what it needs, resolved as of a fixed date so the
-# same versions install next month.
-lock: $(BIN)/uv
-	$(BIN)/uv pip compile requirements/airflow-3.3.in -o $(PINS) --python-version 3.11 \
-		--exclude-newer 2026-11-20 --no-header --quiet
+# same versions install next month. The flags are the `# lock:` line at the top of the .in file.
+lock-flags = $$(sed -n 's/^\# lock: //p' $(1))
 
-# The compatibility matrix: one environment per cell, each installed from its pin file.
-# Pins come from Airflow's own constraint file where we have one (the 2.10 and 3.0 lines, as
-# MWAA uses them), else from uv's resolver limited to packages released within about two weeks
-# of that Airflow release (--exclude-newer). `make test` is the Airflow 3.3 cell.
-MATRIX_CELLS := airflow-2.10 airflow-2.10-amazon-8.28 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2
-CONSTRAINTS := requirements/constraints
-LOCK_airflow-2.10 := -c $(CONSTRAINTS)/constraints-airflow-2.10-python-3.11.txt --exclude-newer 2026-11-20
-LOCK_airflow-2.10-amazon-8.28 := --exclude-newer 2025-02-24
-LOCK_airflow-2.11 := --exclude-newer 2026-03-28
-LOCK_airflow-3.0 := -c $(CONSTRAINTS)/constraints-airflow-3.0-python-3.11.txt --exclude-newer 2026-11-20
-LOCK_airflow-3.1 := --exclude-newer 2026-03-26
-LOCK_airflow-3.2 := --exclude-newer 2026-06-12
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile $(PINS:.txt=.in) -o $(PINS) --python-version 3.11 \
+		$(call lock-flags,$(PINS:.txt=.in)) --no-header --quiet
+
+# The compatibility matrix: one environment per cell, each installed from its pin file. A cell is
+# a file requirements/matrix/<cell>.in (test-deps.in is included by every cell, not a cell), and
+# its first lines say how its pins were resolved: `# lock: <uv pip compile flags>`. Pins come from
+# Airflow's own constraint file where we have one (the 2.10 and 3.0 lines, as MWAA uses them),
+# else from uv's resolver limited to packages released within about two weeks of that Airflow
+# release (--exclude-newer). Adding a cell is one new .in file and `make matrix-lock`.
+# `make test` is the Airflow 3.3 cell.
+MATRIX_CELLS := $(filter-out test-deps,$(sort $(basename $(notdir $(wildcard requirements/matrix/*.in)))))
 
 matrix-lock: $(BIN)/uv
 	@for cell in $(MATRIX_CELLS); do \
-		flags=$$(make -s --no-print-directory matrix-flags CELL=$$cell); \
+		flags=$(call lock-flags,requirements/matrix/$$cell.in); \
 		echo "$$cell: $$flags"; \
 		$(BIN)/uv pip compile requirements/matrix/$$cell.in $$flags -o requirements/matrix/$$cell.txt \
 			--python-version 3.11 --no-header --quiet || exit 1; \
 	done
 
-matrix-flags:
-	@echo $(LOCK_$(CELL))
-
 matrix:
-	CELLS="$(or $(CELLS),$(MATRIX_CELLS))" bash scripts/matrix.sh
+	CELLS="$(CELLS)" bash scripts/matrix.sh
 
 constrained: wheel
 	bash scripts/constrained.sh

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # `make matrix`: the whole test suite in its own environment per cell (Python 3.11), each cell
-# installed from its committed pin file requirements/matrix/<cell>.txt. Each cell prints the
-# versions it ran and its time, and fails when it runs past its time budget.
+# installed from its committed pin file requirements/matrix/<cell>.txt. The cells are the files
+# requirements/matrix/*.in (test-deps.in, which every cell includes, is not one). Each cell
+# prints the versions it ran and its time, and fails when it runs past its time budget.
 #   CELLS="airflow-2.10 airflow-3.1" make matrix     # a subset
 #   CELL_BUDGET=600                                  # seconds per cell (install + tests)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 UV_VERSION=${UV_VERSION:-0.13.9}
-CELLS=${CELLS:-"airflow-2.10 airflow-2.10-amazon-8.28 airflow-2.11 airflow-3.0 airflow-3.1 airflow-3.2"}
+if [ -z "${CELLS:-}" ]; then
+  CELLS=$(for in_file in requirements/matrix/*.in; do basename "$in_file" .in; done | grep -vx test-deps | tr '\n' ' ')
+fi
 CELL_BUDGET=${CELL_BUDGET:-600}
 
 run_cell() {

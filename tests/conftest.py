@@ -1,4 +1,8 @@
-"""Test settings shared by the whole suite: an isolated Airflow home and no real AWS credentials."""
+"""Test settings shared by the whole suite: an isolated Airflow home and no real AWS credentials.
+
+The builders the tests share (ids, job and page bodies, tasks, a task instance) are in
+``tests/factories.py``; the fixtures here build on them.
+"""
 
 from __future__ import annotations
 
@@ -21,28 +25,7 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
-
-class FakeTaskInstance:
-    """Records what a task pushes to XCom, as ``context["ti"]`` does on Airflow 2 and 3."""
-
-    def __init__(self, try_number: int = 1) -> None:
-        self.try_number = try_number
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object, **_: object) -> None:
-        self.xcom[key] = value
-
-
-def start_export(emulator, seed, s3_url_prefix: str) -> dict:
-    """Start an export of the seeded segment with a plain boto3 client, as someone else would."""
-    return emulator.client("pinpoint").create_export_job(
-        ApplicationId=seed.application_id,
-        ExportJobRequest={
-            "RoleArn": seed.role_arn,
-            "S3UrlPrefix": s3_url_prefix,
-            "SegmentId": seed.segment_id,
-        },
-    )["ExportJobResponse"]
+from tests.factories import FakeTaskInstance  # noqa: E402  (imports Airflow: after the settings above)
 
 
 @pytest.fixture(scope="session")

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
-from tests.conftest import start_export
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
-
-
-def load_dagbag():
-    try:  # Airflow 3.2+
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2.10 - 3.1
-        from airflow.models.dagbag import DagBag
-    return DagBag(dag_folder=str(EXAMPLES))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
+from tests.factories import fresh_dag, load_dagbag, start_export, task_states
 
 
 @pytest.fixture(scope="session")
@@ -29,20 +18,6 @@ def dagbag():
 def test_example_dags_load_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {"example_pinpoint_segment_export", "example_pinpoint_export_sensor"}
-
-
-def fresh_dag(dag_id: str, **task_settings):
-    """The DAG from a fresh DagBag, with test-speed waits and the given task attributes."""
-    dag = load_dagbag().get_dag(dag_id)
-    if not hasattr(dag, "test"):  # Airflow 3.0: the Task SDK DAG runs through the core DAG class
-        from airflow.models.dag import DAG
-
-        dag = DAG.from_sdk_dag(dag)
-    for task in dag.tasks:
-        for name, value in {"waiter_delay": 0, "poke_interval": 0, **task_settings}.items():
-            if hasattr(task, name):
-                setattr(task, name, value)
-    return dag
 
 
 def xcom(dag_run, task_id: str):
@@ -64,10 +39,6 @@ def xcom(dag_run, task_id: str):
         except ValueError:
             break
     return value
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["waiting", "deferred"])

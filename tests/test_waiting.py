@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_pinpoint import _waiting
-from airflow_provider_pinpoint._compat import AirflowFailException, AirflowSensorTimeout, TaskDeferred
+from airflow_provider_pinpoint._compat import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
 from airflow_provider_pinpoint.hooks.pinpoint import (
     PinpointApiError,
@@ -28,11 +28,17 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
     PinpointTransientError,
     PinpointUnreachableError,
 )
-from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError, SegmentExportJobOperator
-from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
+from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError
 from airflow_provider_pinpoint.testing import PinpointEmulator
-from tests.conftest import FakeTaskInstance, start_export
-from tests.test_example_dags import fresh_dag, task_states
+from tests.factories import (
+    FakeTaskInstance,
+    execute,
+    fresh_dag,
+    make_operator,
+    make_sensor,
+    start_export,
+    task_states,
+)
 
 PATHS = ("operator waiting", "operator deferred", "sensor poke", "sensor reschedule", "sensor deferred")
 NO_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
@@ -141,20 +147,10 @@ class Recorder:
         monkeypatch.setattr(ExportJobWait, "poll", poll)
 
 
-def run_deferred(task, context, deferred: TaskDeferred):
-    """What Airflow does with a deferral: run the trigger to its event, then resume the task."""
-    event = asyncio.run(deferred.trigger.run().asend(None))
-    json.dumps(event.payload)
-    return task.resume_execution(deferred.method_name, {"event": event.payload}, context)
-
-
 def run_task(task, context):
     """Execute a task in this process; a deferral runs its trigger inline. Returns (result, error)."""
     try:
-        try:
-            return task.execute(context), None
-        except TaskDeferred as deferred:
-            return run_deferred(task, context, deferred), None
+        return execute(task, context), None
     except Exception as error:
         return None, error
 
@@ -180,11 +176,8 @@ def run_path(path: str, case: Case, emulator, seed, job_id: str, prefix: str, ca
         return (raised[0] if len(raised) == 1 else f"failed with {raised}"), log
     context = {"ti": FakeTaskInstance()}
     if path.startswith("operator"):
-        task = SegmentExportJobOperator(
-            task_id="export",
-            application_id=seed.application_id,
-            segment_id=seed.segment_id,
-            role_arn=seed.role_arn,
+        task = make_operator(
+            seed,
             s3_url_prefix=prefix,
             waiter_delay=case.interval,
             waiter_max_attempts=math.ceil(case.timeout / case.interval) + 1,
@@ -192,10 +185,8 @@ def run_path(path: str, case: Case, emulator, seed, job_id: str, prefix: str, ca
             **settings,
         )
     else:
-        task = SegmentExportJobSensor(
-            task_id="wait",
-            application_id=seed.application_id,
-            segment_id=seed.segment_id,
+        task = make_sensor(
+            seed,
             job_id=job_id,
             poke_interval=case.interval,
             timeout=case.timeout,
@@ -381,9 +372,7 @@ def test_an_outcome_survives_the_trip_through_a_trigger_event(outcome):
 def test_a_resumed_task_logs_the_final_state_and_the_prefix_it_pushes(pinpoint_emulator, capsys, caplog):
     seed = pinpoint_emulator.seed(n_endpoints=12)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/logged")
-    sensor = SegmentExportJobSensor(
-        task_id="wait", application_id=seed.application_id, segment_id=seed.segment_id, job_id=job["Id"]
-    )
+    sensor = make_sensor(seed, job_id=job["Id"])
     event = asyncio.run(_trigger_event(seed, job["Id"]))
     assert sensor.execute_complete({"ti": FakeTaskInstance()}, event) == f"{seed.s3_base_prefix}/logged"
     logged = capsys.readouterr().out + caplog.text

@@ -85,10 +85,9 @@ def is_control_request(environ: dict[str, Any]) -> bool:
 class ControlApp:
     """WSGI app of the control API.
 
-    Args:
-        store: The Pinpoint state (read for the job listing).
-        faults: The fault switches to read and set.
-        reset: Wipes everything (Pinpoint, moto, faults, request log), as ``PinpointEmulator.reset``.
+    :param store: The Pinpoint state (read for the job listing).
+    :param faults: The fault switches to read and set.
+    :param reset: Wipes everything (Pinpoint, moto, faults, request log), as ``PinpointEmulator.reset``.
     """
 
     def __init__(self, store: PinpointStore, faults: FaultInjector, reset: Callable[[], None]) -> None:

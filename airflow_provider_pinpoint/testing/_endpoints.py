@@ -89,11 +89,10 @@ def encode_piece(lines: Sequence[str]) -> bytes:
 class DemoBlock:
     """Seeded demo endpoints of one application: ids in order, the rest rebuilt from the index.
 
-    Args:
-        application_id: The application.
-        ids: The endpoint ids, in creation order.
-        channel_types: Channel types taken round-robin.
-        now: CreationDate and EffectiveDate of every endpoint.
+    :param application_id: The application.
+    :param ids: The endpoint ids, in creation order.
+    :param channel_types: Channel types taken round-robin.
+    :param now: CreationDate and EffectiveDate of every endpoint.
     """
 
     def __init__(

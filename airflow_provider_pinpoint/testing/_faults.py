@@ -46,18 +46,17 @@ _SWITCHES = ("throttle_rate", "error_rate", "latency")
 class FaultInjector:
     """Switches that make the emulator's Pinpoint requests slow or failing; thread-safe.
 
-    Attributes:
-        throttle_rate: Probability (0..1) that a request answers 429 TooManyRequestsException.
-        error_rate: Probability (0..1) that a request the throttle rate let through answers 500
-            InternalServerErrorException (so with both set, 500s land on
-            ``(1 - throttle_rate) * error_rate`` of the requests).
-        latency: Seconds added to every Pinpoint request before it is answered.
-        throttle_operations: The operations ``throttle_rate`` applies to (``None``: every one);
-            likewise ``error_operations`` and ``latency_operations``. Set them with :meth:`set`.
-        injected: Number of faults (429s, 500s and lost answers) injected since the last :meth:`reset`.
-        throttles_injected: How many of those were 429s.
-        errors_injected: How many of those were 500s (lost answers not included).
-        lost_answers_injected: How many CreateExportJob answers were lost after the job started.
+    :ivar throttle_rate: Probability (0..1) that a request answers 429 TooManyRequestsException.
+    :ivar error_rate: Probability (0..1) that a request the throttle rate let through answers 500
+        InternalServerErrorException (so with both set, 500s land on
+        ``(1 - throttle_rate) * error_rate`` of the requests).
+    :ivar latency: Seconds added to every Pinpoint request before it is answered.
+    :ivar throttle_operations: The operations ``throttle_rate`` applies to (``None``: every one);
+        likewise ``error_operations`` and ``latency_operations``. Set them with :meth:`set`.
+    :ivar injected: Number of faults (429s, 500s and lost answers) injected since the last :meth:`reset`.
+    :ivar throttles_injected: How many of those were 429s.
+    :ivar errors_injected: How many of those were 500s (lost answers not included).
+    :ivar lost_answers_injected: How many CreateExportJob answers were lost after the job started.
 
     Draws come from a ``random.Random(seed)`` so a test sees the same faults on every run.
     """
@@ -118,12 +117,11 @@ class FaultInjector:
     def throttle_burst(self, n: int, *, after: int = 0, operations: Iterable[str] | None = None) -> None:
         """Make ``n`` Pinpoint requests in a row answer 429 TooManyRequestsException (adds to any left).
 
-        Args:
-            n: How many requests to throttle.
-            after: How many requests to let through first, so a burst can land in the middle of
-                a wait (it replaces any earlier ``after`` still pending).
-            operations: Count (and throttle) only requests of these operations (``None``: every
-                one); it replaces any earlier limit of the burst.
+        :param n: How many requests to throttle.
+        :param after: How many requests to let through first, so a burst can land in the middle of
+            a wait (it replaces any earlier ``after`` still pending).
+        :param operations: Count (and throttle) only requests of these operations (``None``: every
+            one); it replaces any earlier limit of the burst.
         """
         if n < 0 or after < 0:
             raise ValueError(f"n and after must not be negative, got n={n!r}, after={after!r}")

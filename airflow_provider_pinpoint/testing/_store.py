@@ -280,14 +280,13 @@ class ExportJob:
 class PinpointStore:
     """The emulator's Pinpoint state and operations (one per emulator instance, thread-safe).
 
-    Args:
-        region_name: Region used in ARNs.
-        account_id: Account used in ARNs.
-        clock: Returns the current time as epoch seconds.
-        sink: Where export jobs check their bucket and role and write their pieces.
-        step_seconds: Seconds a job spends in each lifecycle state (0: a job is finished on first read).
-        piece_size: Endpoints per export piece (file).
-        seed: Seed of the generators of ids and of page-token salts.
+    :param region_name: Region used in ARNs.
+    :param account_id: Account used in ARNs.
+    :param clock: Returns the current time as epoch seconds.
+    :param sink: Where export jobs check their bucket and role and write their pieces.
+    :param step_seconds: Seconds a job spends in each lifecycle state (0: a job is finished on first read).
+    :param piece_size: Endpoints per export piece (file).
+    :param seed: Seed of the generators of ids and of page-token salts.
     """
 
     def __init__(

@@ -87,10 +87,9 @@ def is_pinpoint_request(environ: dict[str, Any]) -> bool:
 class PinpointApp:
     """WSGI app answering Pinpoint operations from a :class:`PinpointStore`.
 
-    Args:
-        store: The Pinpoint state.
-        faults: Fault switches applied to every request before it reaches the store (and, for
-            lost answers, to CreateExportJob after the store started the job).
+    :param store: The Pinpoint state.
+    :param faults: Fault switches applied to every request before it reaches the store (and, for
+        lost answers, to CreateExportJob after the store started the job).
     """
 
     def __init__(self, store: PinpointStore, faults: FaultInjector) -> None:

@@ -62,13 +62,12 @@ PINPOINT_TRUST_POLICY = {
 class SeedResult:
     """What :meth:`PinpointEmulator.seed` created.
 
-    Attributes:
-        application_id: The new Pinpoint application (project).
-        segment_id: A segment selecting every endpoint of the application.
-        bucket: The S3 bucket (in moto) that export jobs may write to.
-        role_arn: The IAM role (in moto) trusted by ``pinpoint.amazonaws.com``, allowed to write there.
-        endpoint_ids: Ids of the seeded endpoints, in creation order.
-        s3_base_prefix: ``s3://<bucket>/exports``, a prefix to export under.
+    :ivar application_id: The new Pinpoint application (project).
+    :ivar segment_id: A segment selecting every endpoint of the application.
+    :ivar bucket: The S3 bucket (in moto) that export jobs may write to.
+    :ivar role_arn: The IAM role (in moto) trusted by ``pinpoint.amazonaws.com``, allowed to write there.
+    :ivar endpoint_ids: Ids of the seeded endpoints, in creation order.
+    :ivar s3_base_prefix: ``s3://<bucket>/exports``, a prefix to export under.
     """
 
     application_id: str
@@ -82,21 +81,20 @@ class SeedResult:
 class PinpointEmulator:
     """Pinpoint (apps, endpoints, segments, export jobs) plus moto on one threaded local HTTP server.
 
-    Args:
-        port: TCP port to listen on; 0 picks a free one (see :attr:`endpoint_url` after :meth:`start`).
-        step_seconds: Seconds an export job spends in each lifecycle state. 0 means the first
-            GetExportJob after CreateExportJob already shows COMPLETED (or FAILED); the
-            CreateExportJob response itself always shows CREATED. Settable at any time.
-        piece_size: Endpoints per exported piece (file); TotalPieces = ceil(endpoints / piece_size),
-            at least 1.
-        region_name: Region of the clients and ARNs the emulator hands out.
-        seed: Seed for ids, page-token salts and fault draws, so runs are reproducible.
-        host: Address to bind; keep the loopback default.
-        tls: Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1 and
-            localhost); :attr:`ca_bundle` is its path, to pass as ``verify``. A client that
-            verifies against the usual CA bundle gets a real certificate failure.
-        clock: Returns the current time in epoch seconds (default :func:`time.time`); inject a fake
-            one to drive the job lifecycle without sleeping.
+    :param port: TCP port to listen on; 0 picks a free one (see :attr:`endpoint_url` after :meth:`start`).
+    :param step_seconds: Seconds an export job spends in each lifecycle state. 0 means the first
+        GetExportJob after CreateExportJob already shows COMPLETED (or FAILED); the
+        CreateExportJob response itself always shows CREATED. Settable at any time.
+    :param piece_size: Endpoints per exported piece (file); TotalPieces = ceil(endpoints / piece_size),
+        at least 1.
+    :param region_name: Region of the clients and ARNs the emulator hands out.
+    :param seed: Seed for ids, page-token salts and fault draws, so runs are reproducible.
+    :param host: Address to bind; keep the loopback default.
+    :param tls: Serve HTTPS with a self-signed certificate made at start (for 127.0.0.1 and
+        localhost); :attr:`ca_bundle` is its path, to pass as ``verify``. A client that
+        verifies against the usual CA bundle gets a real certificate failure.
+    :param clock: Returns the current time in epoch seconds (default :func:`time.time`); inject a fake
+        one to drive the job lifecycle without sleeping.
 
     List operations (GetApps, GetSegments, GetExportJobs, GetSegmentExportJobs) answer
     ``DEFAULT_PAGE_SIZE`` (20) items per page unless ``PageSize`` says otherwise, accept at most
@@ -251,10 +249,9 @@ class PinpointEmulator:
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service_name`` pointed at the emulator, with test credentials.
 
-        Args:
-            service_name: Any boto3 service name (``"pinpoint"``, ``"s3"``, ``"iam"``, ...).
-            **kwargs: Forwarded to ``boto3.session.Session.client`` (e.g. ``config=``); they override
-                the defaults ``endpoint_url``, ``region_name`` and the dummy credentials.
+        :param service_name: Any boto3 service name (``"pinpoint"``, ``"s3"``, ``"iam"``, ...).
+        :param kwargs: Forwarded to ``boto3.session.Session.client`` (e.g. ``config=``); they override
+            the defaults ``endpoint_url``, ``region_name`` and the dummy credentials.
         """
         params: dict[str, Any] = {
             "endpoint_url": self.endpoint_url,
@@ -395,15 +392,12 @@ class PinpointEmulator:
         now, each other one ``interval_seconds`` before the next, so a job created afterwards is
         the segment's newest. 100,000 jobs take about a second.
 
-        Args:
-            application_id: The segment's application.
-            segment_id: The segment the jobs exported.
-            role_arn: The jobs' RoleArn (default: the role ``seed`` creates).
-            s3_url_prefix: The jobs' S3UrlPrefix.
-            interval_seconds: Seconds between two jobs' CreationDates.
-
-        Returns:
-            The jobs' ids, oldest first.
+        :param application_id: The segment's application.
+        :param segment_id: The segment the jobs exported.
+        :param role_arn: The jobs' RoleArn (default: the role ``seed`` creates).
+        :param s3_url_prefix: The jobs' S3UrlPrefix.
+        :param interval_seconds: Seconds between two jobs' CreationDates.
+        :return: The jobs' ids, oldest first.
         """
         role = role_arn or f"arn:aws:iam::{ACCOUNT_ID}:role/pinpoint-export-role"
         return self.store.add_export_jobs(
@@ -424,15 +418,14 @@ class PinpointEmulator:
     ) -> None:
         """Script what an export job reports, one step per GetExportJob call.
 
-        Args:
-            application_id: The job's application.
-            job_id: The job, or ``None`` for the next job created in the application (scripts for
-                future jobs queue up in order).
-            steps: Each a JobStatus string or a mapping of ExportJobResponse members (with or
-                without ``JobStatus``; a ``None`` value removes the member). Every GetExportJob
-                answers the next step; the last step then sticks. List operations show the step
-                the next GetExportJob will answer. Before a step reporting COMPLETED or FAILED the
-                export itself runs (once), so files exist as far as the bucket and role allow.
+        :param application_id: The job's application.
+        :param job_id: The job, or ``None`` for the next job created in the application (scripts for
+            future jobs queue up in order).
+        :param steps: Each a JobStatus string or a mapping of ExportJobResponse members (with or
+            without ``JobStatus``; a ``None`` value removes the member). Every GetExportJob
+            answers the next step; the last step then sticks. List operations show the step
+            the next GetExportJob will answer. Before a step reporting COMPLETED or FAILED the
+            export itself runs (once), so files exist as far as the bucket and role allow.
         """
         self.store.script_job(application_id, job_id, steps)
 

@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from hypothesis import given, settings, strategies as st
 from moto import mock_aws
 
 from airflow_provider_pinpoint.hooks.pinpoint import (
@@ -14,34 +15,14 @@ from airflow_provider_pinpoint.hooks.pinpoint import (
     JOB_INTERMEDIATE_STATES,
     JOB_SUCCESS_STATES,
     JOB_TERMINAL_STATES,
+    MAX_PAGES,
     ExportJobNotFoundError,
     PinpointApiError,
     PinpointHook,
     PinpointTransientError,
     job_state,
 )
-
-APP, SEG = "app-1", "seg-1"
-ROLE = "arn:aws:iam::123456789012:role/pinpoint-export"
-
-
-def job(job_id: str, status: str = "COMPLETED", created: str = "2026-01-01T00:00:00.000Z", **extra) -> dict:
-    return {
-        "ApplicationId": APP,
-        "CreationDate": created,
-        "Definition": {"RoleArn": ROLE, "S3UrlPrefix": f"s3://bucket/{job_id}", "SegmentId": SEG},
-        "Id": job_id,
-        "JobStatus": status,
-        "Type": "EXPORT",
-        **extra,
-    }
-
-
-def page(items: list[dict], token: str | None = None) -> dict:
-    body: dict = {"Item": items}
-    if token is not None:
-        body["NextToken"] = token
-    return {"ExportJobsResponse": body}
+from tests.factories import APP, ROLE, SEG, hook_clients, job, make_operator, make_sensor, page
 
 
 @pytest.fixture
@@ -401,3 +382,114 @@ def test_export_reader_refuses_broken_files_naming_only_the_file(hook):
 def test_listing_arguments_are_checked_when_called_not_when_iterated(hook, stub):
     with pytest.raises(ValueError, match="page_size"):
         hook.iter_segment_export_jobs(APP, SEG, page_size=0)  # no next() needed
+
+
+# ------------------------------------------------------------------ pagination, property-based
+class FakePages:
+    """A pinpoint client stand-in serving scripted pages by token, recording what was asked."""
+
+    def __init__(self, pages: list[tuple[list[str], str | None]]) -> None:
+        self.by_token = {None: 0}
+        for index, (_, token) in enumerate(pages[:-1]):
+            self.by_token.setdefault(token, index + 1)
+        self.pages = pages
+        self.asked: list[dict] = []
+
+    def get_segment_export_jobs(self, **params):
+        self.asked.append(params)
+        items, token = self.pages[self.by_token[params.get("Token")]]
+        body = {"Item": [job(i) for i in items]}
+        if token is not None:
+            body["NextToken"] = token
+        return {"ExportJobsResponse": body}
+
+
+page_items = st.lists(st.text("abcdef0123456789", min_size=8, max_size=8), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(page_items, min_size=1, max_size=12), st.sampled_from([None, ""]), st.integers(1, 50))
+def test_every_job_exactly_once_over_any_pages(pages, end_token, page_size):
+    script = [(items, f"tok-{i}") for i, items in enumerate(pages[:-1])] + [(pages[-1], end_token)]
+    client = FakePages(script)
+    with hook_clients(read=client):
+        jobs = list(
+            PinpointHook(aws_conn_id=None, region_name="us-east-1").iter_segment_export_jobs(
+                APP, SEG, page_size=page_size
+            )
+        )
+    assert [j["Id"] for j in jobs] == [i for items in pages for i in items]
+    assert len(client.asked) == len(pages)  # no page skipped, none asked twice
+    assert all(a["PageSize"] == str(page_size) for a in client.asked)
+    assert [a.get("Token") for a in client.asked] == [None] + [f"tok-{i}" for i in range(len(pages) - 1)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(page_items, min_size=2, max_size=10), st.data())
+def test_token_cycles_end_in_a_clear_error(pages, data):
+    back_to = data.draw(st.integers(0, len(pages) - 2))
+    script = [(items, f"tok-{i}") for i, items in enumerate(pages[:-1])] + [(pages[-1], f"tok-{back_to}")]
+    client = FakePages(script)
+    with (
+        hook_clients(read=client),
+        pytest.raises(ValueError, match=rf"NextToken 'tok-{back_to}' a second time"),
+    ):
+        list(PinpointHook(aws_conn_id=None, region_name="us-east-1").iter_segment_export_jobs(APP, SEG))
+    assert len(client.asked) == len(pages)
+
+
+def test_a_listing_past_the_page_cap_is_an_error():
+    class Endless:
+        calls = 0
+
+        def get_segment_export_jobs(self, **params):
+            Endless.calls += 1
+            return {"ExportJobsResponse": {"Item": [], "NextToken": f"t{Endless.calls}"}}
+
+    with hook_clients(read=Endless()), pytest.raises(ValueError, match=f"more than {MAX_PAGES} pages"):
+        list(PinpointHook(aws_conn_id=None, region_name="us-east-1").iter_segment_export_jobs(APP, SEG))
+    assert Endless.calls == MAX_PAGES
+
+
+# ------------------------------------------------------------------ bad input, refused before any call
+BAD_INPUT = [
+    ("application_id", "  "),
+    ("segment_id", ""),
+    ("job_id", ""),
+    ("role_arn", "arn:aws:iam::123456789012:user/bob"),
+    ("s3_url_prefix", "s3://"),
+    ("segment_version", 0),
+    ("page_size", True),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_INPUT)
+def test_bad_input_names_parameter_and_value_before_any_call(context, name, value):
+    calls = []
+
+    class Recording:
+        def __getattr__(self, attr):
+            calls.append(attr)
+            raise AssertionError(f"API called: {attr}")
+
+    if name == "page_size":
+        hook = PinpointHook(aws_conn_id=None, region_name="us-east-1")
+        target = lambda: list(hook.iter_segment_export_jobs(APP, SEG, page_size=value))  # noqa: E731
+    elif name in {"role_arn", "s3_url_prefix", "segment_version"}:
+        op = make_operator(**{name: value})
+        target = lambda: op.execute(context)  # noqa: E731
+    else:
+        sensor = make_sensor(**{name: value})
+        target = lambda: sensor.poke(context)  # noqa: E731
+    with hook_clients(read=Recording(), create=Recording()), pytest.raises(ValueError) as raised:
+        target()
+    assert name in str(raised.value) and repr(value) in str(raised.value)
+    assert calls == []
+
+
+def test_a_missing_job_names_application_segment_and_job(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    with pytest.raises(PinpointApiError) as raised:
+        PinpointHook().get_segment_export_job(seed.application_id, seed.segment_id, "no-such-job")
+    for part in (seed.application_id, seed.segment_id, "no-such-job", "NotFoundException"):
+        assert part in str(raised.value)

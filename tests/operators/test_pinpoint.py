@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -12,10 +13,19 @@ from airflow_provider_pinpoint._compat import AirflowFailException, TaskDeferred
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointApiError
 from airflow_provider_pinpoint.operators.pinpoint import ExportJobTimeoutError, SegmentExportJobOperator
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
-from tests.conftest import FakeTaskInstance
-from tests.hooks.test_pinpoint import APP, ROLE, SEG, job, page
-
-PREFIX = "s3://bucket/j1"
+from tests.factories import (
+    APP,
+    PREFIX,
+    ROLE,
+    SEG,
+    FakeTaskInstance,
+    Raising,
+    hook_clients,
+    job,
+    make_operator,
+    page,
+    start_export,
+)
 
 
 @contextmanager
@@ -23,21 +33,6 @@ def stubbed(op):
     """Stub both of the hook's clients: reads retry, CreateExportJob is never re-sent."""
     with Stubber(op.hook.conn) as read, Stubber(op.hook.conn_without_retries) as create:
         yield SimpleNamespace(read=read, create=create)
-
-
-def make_operator(**kwargs) -> SegmentExportJobOperator:
-    args = {
-        "task_id": "export",
-        "application_id": APP,
-        "segment_id": SEG,
-        "role_arn": ROLE,
-        "s3_url_prefix": PREFIX,
-        "aws_conn_id": None,
-        "region_name": "us-east-1",
-        "waiter_delay": 0,
-        **kwargs,
-    }
-    return SegmentExportJobOperator(**args)
 
 
 CREATE_REQUEST = {
@@ -246,3 +241,75 @@ def test_execute_complete(context):
         )
     with pytest.raises(PinpointApiError):
         op.execute_complete(context, None)
+
+
+# ------------------------------------------------------------------ empty Definition, retries, wait limits
+def test_operator_returns_the_prefix_it_asked_for_when_definition_is_empty(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    pinpoint_emulator.script_job(seed.application_id, None, [{"JobStatus": "COMPLETED", "Definition": {}}])
+    op = make_operator(seed, "asked")
+    context = {"ti": FakeTaskInstance()}
+    result = op.execute(context)
+    assert result == f"{seed.s3_base_prefix}/asked"
+    json.dumps([result, context["ti"].xcom])
+
+
+def test_second_try_adopts_the_running_export_instead_of_starting_another(pinpoint_emulator, capsys, caplog):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    pinpoint_emulator.script_job(
+        seed.application_id, None, ["PROCESSING"]
+    )  # the first try's job keeps running
+    run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=5))
+    first = {"ti": FakeTaskInstance(try_number=1), "dag_run": run}
+    with pytest.raises(ExportJobTimeoutError):  # say the worker gave up on it
+        make_operator(seed, "run-7", waiter_max_attempts=1).execute(first)
+    first_job = first["ti"].xcom["job_id"]
+
+    pinpoint_emulator.script_job(seed.application_id, first_job, ["PROCESSING", "COMPLETED"])
+    second = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
+    assert make_operator(seed, "run-7").execute(second) == f"{seed.s3_base_prefix}/run-7"
+    assert second["ti"].xcom == {"job_id": first_job}
+    assert pinpoint_emulator.calls("CreateExportJob") == 1
+    assert f"Try 2: adopting export job {first_job} (PROCESSING)" in capsys.readouterr().out + caplog.text
+
+
+def test_every_trigger_payload_and_xcom_is_json(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    context = {"ti": FakeTaskInstance()}
+    op = make_operator(seed, "j", deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    json.dumps(deferred.value.trigger.serialize()[1])
+    event = asyncio.run(deferred.value.trigger.run().asend(None))
+    json.dumps(event.payload)
+    json.dumps(context["ti"].xcom)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("waiter_delay", float("nan")),
+        ("waiter_delay", float("inf")),
+        ("waiter_max_attempts", 10**13),
+        ("waiter_max_attempts", 10**309),
+    ],
+)
+def test_unusable_waits_are_refused_before_the_export_starts(context, field, value):
+    op = make_operator(**{"deferrable": True, "waiter_delay": 30, field: value})  # 30: the default
+    with (
+        hook_clients(create=Raising(AssertionError("no call expected"))),
+        pytest.raises(ValueError, match=field),
+    ):
+        op.execute(context)
+
+
+def test_an_adopted_job_that_already_completed_is_not_waited_on(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/done")
+    pinpoint_emulator.set_job_status(seed.application_id, job["Id"], "COMPLETED")
+    op = make_operator(seed, "done", deferrable=True)
+    run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
+    context = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
+    assert op.execute(context) == f"{seed.s3_base_prefix}/done"  # no TaskDeferred
+    assert context["ti"].xcom == {"job_id": job["Id"]}
+    assert pinpoint_emulator.calls("CreateExportJob") == 1  # the one started above

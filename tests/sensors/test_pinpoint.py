@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
 
+import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from airflow_provider_pinpoint._compat import (
     AirflowFailException,
@@ -15,22 +18,18 @@ from airflow_provider_pinpoint._compat import (
 from airflow_provider_pinpoint.hooks.pinpoint import JOB_INTERMEDIATE_STATES, PinpointApiError
 from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
-from tests.hooks.test_pinpoint import APP, SEG, job, page
-
-
-def make_sensor(**kwargs) -> SegmentExportJobSensor:
-    args = {
-        "task_id": "wait",
-        "application_id": APP,
-        "segment_id": SEG,
-        "job_id": "j1",
-        "aws_conn_id": None,
-        "region_name": "us-east-1",
-        "poke_interval": 0,
-        "timeout": 60,
-        **kwargs,
-    }
-    return SegmentExportJobSensor(**args)
+from tests.factories import (
+    APP,
+    SEG,
+    FakeTaskInstance,
+    Raising,
+    execute,
+    hook_clients,
+    job,
+    make_sensor,
+    page,
+    start_export,
+)
 
 
 def stubbed(sensor):
@@ -224,3 +223,119 @@ def test_deferrable_without_any_job_yet_defers_to_wait_for_one(context):
             sensor.execute(context)
     _, kwargs = deferred.value.trigger.serialize()
     assert (kwargs["job_id"], kwargs["segment_id"], kwargs["waiter_max_attempts"]) == (None, SEG, 10)
+
+
+# ------------------------------------------------------------------ soft_fail, timeouts, odd answers
+@mock_aws
+def test_moto_not_yet_implemented_is_a_failure_not_not_there_yet(context):
+    """moto answers Pinpoint export calls with a bare 404: a sensor must fail, not wait forever."""
+    boto3.client("pinpoint", region_name="us-east-1")  # moto is active for this test
+    sensor = make_sensor(job_id=None)
+    with pytest.raises(PinpointApiError, match=r"GetSegmentExportJobs failed .* 404: Not yet implemented"):
+        sensor.poke(context)
+
+
+def test_unknown_status_keeps_waiting_with_a_warning(context, capsys, caplog):
+    sensor = make_sensor()
+    with Stubber(sensor.hook.conn) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "ARCHIVING")})
+        assert sensor.poke(context) is False
+    logged = capsys.readouterr().out + caplog.text
+    assert re.search(r"warning.*ARCHIVING \(not a documented JobStatus; still waiting\)", logged, re.I | re.S)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
+def test_soft_fail_skips_a_failed_export(pinpoint_emulator, deferrable, capsys, caplog):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    started = start_export(pinpoint_emulator, seed, "s3://gone/x")
+    pinpoint_emulator.script_job(seed.application_id, started["Id"], ["PROCESSING", "FAILING", "FAILED"])
+    context = {"ti": FakeTaskInstance()}
+    sensor = make_sensor(seed, job_id=started["Id"], soft_fail=True, timeout=60, deferrable=deferrable)
+    with pytest.raises(AirflowSkipException):
+        execute(sensor, context)
+    logged = capsys.readouterr().out + caplog.text  # the skip still says why
+    assert "ended FAILED" in logged and "Bucket gone does not exist" in logged
+    strict = make_sensor(seed, job_id=started["Id"], timeout=60, deferrable=deferrable)
+    with pytest.raises(AirflowFailException, match="FAILED"):
+        execute(strict, context)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
+def test_soft_fail_does_not_skip_a_permanent_api_error(pinpoint_emulator, deferrable):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    context = {"ti": FakeTaskInstance()}
+    sensor = make_sensor(seed, job_id="no-such-job", soft_fail=True, timeout=60, deferrable=deferrable)
+    with pytest.raises(PinpointApiError, match="NotFoundException"):
+        execute(sensor, context)
+
+
+def test_deferred_api_error_is_not_skipped_by_soft_fail(context):
+    sensor = make_sensor(soft_fail=True)
+    event = {"status": "error", "reason": "api_error", "job_id": "j1", "message": "ForbiddenException"}
+    with pytest.raises(PinpointApiError):
+        sensor.resume_execution("execute_complete", {"event": event}, context)
+    for reason in ("failed", "timeout"):
+        with pytest.raises(AirflowSkipException):
+            sensor.resume_execution("execute_complete", {"event": {**event, "reason": reason}}, context)
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_sensor_timeout(pinpoint_emulator, soft_fail):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    job_id = start_export(pinpoint_emulator, seed, "s3://pinpoint-exports/t")["Id"]
+    pinpoint_emulator.set_job_status(seed.application_id, job_id, "PROCESSING")
+    sensor = make_sensor(seed, job_id=job_id, soft_fail=soft_fail, timeout=0)
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        sensor.execute({"ti": FakeTaskInstance()})
+
+
+def test_sensor_takes_the_prefix_from_the_listing_when_definition_is_empty(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    job_id = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/e")["Id"]
+    # GetExportJob answers an empty Definition; the listing afterwards shows the full job.
+    pinpoint_emulator.script_job(
+        seed.application_id, job_id, [{"JobStatus": "COMPLETED", "Definition": {}}, "COMPLETED"]
+    )
+    context = {"ti": FakeTaskInstance()}
+    result = make_sensor(seed, job_id=job_id).poke(context)
+    assert result.xcom_value == f"{seed.s3_base_prefix}/e"
+    assert context["ti"].xcom == {"job_id": job_id}
+
+
+def test_sensor_pushes_none_when_no_prefix_is_reported_anywhere(pinpoint_emulator, capsys, caplog):
+    seed = pinpoint_emulator.seed(n_endpoints=5)
+    job_id = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/e")["Id"]
+    pinpoint_emulator.set_job_status(seed.application_id, job_id, "COMPLETED", Definition={})
+    result = make_sensor(seed, job_id=job_id).poke({"ti": FakeTaskInstance()})
+    assert result.is_done and result.xcom_value is None
+    assert "reports no S3UrlPrefix; pushing None" in capsys.readouterr().out + caplog.text
+
+
+def test_job_id_rendered_from_a_missing_xcom_is_refused_before_any_call(context):
+    sensor = make_sensor(job_id="None")
+    with (
+        hook_clients(read=Raising(AssertionError("no call expected"))),
+        pytest.raises(ValueError, match="job_id rendered to 'None'"),
+    ):
+        sensor.poke(context)
+
+
+def test_deferrable_first_check_honours_never_fail(context):
+    sensor = make_sensor(deferrable=True)
+    if not hasattr(sensor, "never_fail"):
+        pytest.skip("this Airflow has no never_fail")
+    sensor.never_fail = True
+    with Stubber(sensor.hook.conn) as stub:
+        stub.add_response("get_export_job", {"ExportJobResponse": job("j1", "FAILED")})
+        with pytest.raises(AirflowSkipException):
+            sensor.execute(context)
+
+
+def test_deferrable_first_check_never_fail_skips_any_error(pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    sensor = make_sensor(seed, job_id="no-such-job", deferrable=True, timeout=60)
+    if not hasattr(sensor, "never_fail"):
+        pytest.skip("this Airflow has no never_fail")
+    sensor.never_fail = True
+    with pytest.raises(AirflowSkipException, match="NotFoundException"):
+        sensor.execute({"ti": FakeTaskInstance()})

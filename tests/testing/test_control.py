@@ -16,8 +16,7 @@ from botocore.exceptions import ConnectionClosedError
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointTransientError
 from airflow_provider_pinpoint.testing import PinpointEmulator, SeedResult
 from airflow_provider_pinpoint.testing.__main__ import call_control
-from tests.conftest import FakeTaskInstance, start_export
-from tests.test_reliability import operator_for
+from tests.factories import FakeTaskInstance, make_operator, start_export
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 READS = ["GetExportJob", "GetSegmentExportJobs"]
@@ -209,11 +208,11 @@ def test_a_lost_answer_is_adopted_by_the_operators_retry(
     run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
     control(pinpoint_emulator, "/faults", {"lose_create_answers": 1})
     with pytest.raises(PinpointTransientError, match="CreateExportJob"):
-        operator_for(seeded, "run-lost").execute({"ti": FakeTaskInstance(try_number=1), "dag_run": run})
+        make_operator(seeded, "run-lost").execute({"ti": FakeTaskInstance(try_number=1), "dag_run": run})
     [lost] = control(pinpoint_emulator, "/jobs")["jobs"]
 
     retry = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
-    assert operator_for(seeded, "run-lost").execute(retry) == f"{seeded.s3_base_prefix}/run-lost"
+    assert make_operator(seeded, "run-lost").execute(retry) == f"{seeded.s3_base_prefix}/run-lost"
     assert retry["ti"].xcom == {"job_id": lost["Id"]}
     jobs = control(pinpoint_emulator, "/jobs")["jobs"]
     assert [j["Id"] for j in jobs] == [lost["Id"]]  # exactly one export job

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
-from tests.conftest import start_export
+from tests.factories import start_export
 
 NO_BOTOCORE_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
@@ -326,3 +326,26 @@ async def test_a_trigger_serialized_by_the_previous_release_still_runs(pinpoint_
         f"{seed.s3_base_prefix}/old",
     )
     assert trigger.serialize() == (stored["classpath"], stored["kwargs"])
+
+
+# ------------------------------------------------------------------ refused jobs and settings
+async def test_trigger_refuses_a_job_of_another_segment(pinpoint_emulator):
+    from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/o")
+    trigger = SegmentExportJobTrigger(
+        application_id=seed.application_id, job_id=job["Id"], segment_id="another-segment", waiter_delay=0
+    )
+    event = (await trigger.run().asend(None)).payload
+    assert (event["status"], event["reason"]) == ("error", "api_error")
+    assert "not to segment 'another-segment'" in event["message"]
+
+
+async def test_trigger_with_an_unusable_client_setting_reports_instead_of_crashing():
+    from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+
+    trigger = SegmentExportJobTrigger(application_id="a", job_id="j", botocore_config={"read_timout": 1})
+    event = (await trigger.run().asend(None)).payload
+    assert (event["status"], event["reason"]) == ("error", "api_error")
+    assert "read_timout" in event["message"]
