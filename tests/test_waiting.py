@@ -163,7 +163,9 @@ def run_path(path: str, case: Case, emulator, seed, job_id: str, prefix: str, ca
             "example_pinpoint_export_sensor",
             mode="reschedule",
             poke_interval=case.interval,
-            timeout=case.timeout,
+            # the scheduler spaces pokes a second or more apart: a case that ends by its outcome
+            # must not run into the timeout first
+            timeout=case.timeout if case.time_bound else 60,
             job_id=job_id,
             **settings,
         )
@@ -264,11 +266,11 @@ def test_every_path_gives_the_same_outcome(
     polls = {path: polls for path, (_, polls, _) in results.items()}
     if not case.time_bound:
         assert set(polls.values()) == {case.polls}, polls
-    else:  # the operator counts its polls; a sensor's time runs out within one poll of that
+    else:  # the operator counts its polls; a sensor's time runs out within a poll or two of that
         assert polls["operator waiting"] == polls["operator deferred"]
         for path in ("sensor poke", "sensor deferred"):
             first_check = 1 if path == "sensor deferred" and case.outcome == "unreachable" else 0
-            assert abs(polls[path] - first_check - case.polls) <= 1, polls
+            assert abs(polls[path] - first_check - case.polls) <= 2, polls
         assert 1 <= polls["sensor reschedule"] <= case.polls + 1, polls
     if case.outcome in {"failed", "api_error", "unreachable"}:  # the provider's message, on every path
         messages = {results[path][2] for path in PATHS if path != "sensor reschedule"}
