@@ -66,7 +66,7 @@ class Case:
     botocore_config: dict[str, Any] = field(default_factory=lambda: dict(NO_RETRIES))
     interval: float = 0.05  # waiter_delay and poke_interval, seconds
     timeout: float = 5.0  # the sensor's timeout; the operator gets ceil(timeout / interval) + 1 polls
-    time_bound: bool = False  # ends by time, so the poll count may differ by one (and reschedule by more)
+    time_bound: bool = False  # ends by time, so the poll count may differ by a poll or two (reschedule more)
     message: str = ""  # a part of the final message every path shows
 
 
