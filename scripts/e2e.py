@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -351,7 +352,8 @@ def write_config(dep: Deployment, line: str) -> None:
             "workers": 1,
             "secret_key": secrets.token_hex(16),
         }
-        cfg["api"] = {"auth_backends": "airflow.api.auth.backend.basic_auth"}
+        basic_auth = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+        cfg["api"] = {"auth_backends": f"{basic_auth},airflow.api.auth.backend.session"}
         cfg["scheduler"]["dag_dir_list_interval"] = 5
     text = "".join(
         f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) + "\n"
@@ -366,7 +368,11 @@ def write_config(dep: Deployment, line: str) -> None:
 
 
 def admin(*args: str) -> None:
-    subprocess.run([str(AIRFLOW), *args], env=ENV, cwd=HOME, check=True, stdout=subprocess.DEVNULL)
+    """An airflow command to its end; its output is shown only when it fails."""
+    done = subprocess.run([str(AIRFLOW), *args], env=ENV, cwd=HOME, capture_output=True, text=True)
+    if done.returncode:
+        print(done.stdout + done.stderr)
+        raise CheckFailed(f"airflow {' '.join(args[:2])} failed with exit code {done.returncode}")
 
 
 def start_deployment(dep: Deployment, connection_in_db: bool) -> None:
@@ -773,7 +779,10 @@ def main() -> int:
     started = time.monotonic()
     line = f"airflow-{AIRFLOW_VERSION} {args.part}"
     tag = secrets.token_hex(3)
-    dep = Deployment(db=f"airflow_e2e_{tag}", queue=f"e2e-{tag}", api_port=free_port())
+    # Airflow 3.0's Task SDK ignores [operators] default_queue (its operators always say "default"):
+    # there the queue keeps that name, still alone in this run's own Redis database.
+    queue = "default" if AIRFLOW_VERSION.startswith("3.0.") else f"e2e-{tag}"
+    dep = Deployment(db=f"airflow_e2e_{tag}", queue=queue, api_port=free_port())
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -823,7 +832,10 @@ def main() -> int:
         else:
             figures = run_full(dep, report)
         final_checks(dep, report)
-    except (CheckFailed, KeyboardInterrupt, subprocess.CalledProcessError, requests.RequestException) as exc:
+    except (CheckFailed, KeyboardInterrupt) as exc:
+        report.check(False, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        traceback.print_exc()
         report.check(False, f"{type(exc).__name__}: {exc}")
     finally:
         if not report.ok:
