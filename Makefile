@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 PINS ?= requirements/airflow-3.3.txt
 BIN := $(VENV)/bin
 
-.PHONY: help install demo test lint typecheck unit bench bench-quick wheel lock matrix matrix-lock constrained clean
+.PHONY: help install demo test lint typecheck unit bench bench-quick wheel lock matrix matrix-lock constrained e2e clean
 
 help:
 	@echo "make demo    run the example DAG end to end on the local Pinpoint emulator"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-quick  the benchmarks at small sizes into a temporary folder (under 3 minutes)"
 	@echo "make wheel   build the wheel and sdist into dist/"
 	@echo "make matrix  the whole suite on every supported Airflow line, one environment per cell"
+	@echo "make e2e     the provider on a real deployment (PostgreSQL, Celery, triggerer); E2E_LINE=2.10|3.0"
 	@echo "make constrained  install the wheel under Airflow's constraint files, as MWAA does"
 	@echo "make lock    regenerate $(PINS) (pinned to packages released before a fixed date)"
 	@echo "make matrix-lock  regenerate the matrix pin files in requirements/matrix/"
@@ -87,6 +88,22 @@ matrix:
 
 constrained: wheel
 	bash scripts/constrained.sh
+
+# A real deployment: scheduler, Celery worker, triggerer and API server as separate processes on
+# the local PostgreSQL and Redis. E2E_LINE=3.3 (the `make test` environment), 2.10 (the
+# airflow-2.10 cell, full run) or 3.0 (the airflow-3.0 cell, the deferral part only).
+E2E_LINE ?= 3.3
+E2E_PART_3.3 := full
+E2E_PART_2.10 := full
+E2E_PART_3.0 := deferral
+
+e2e: $(if $(filter 3.3,$(E2E_LINE)),install)
+ifeq ($(E2E_LINE),3.3)
+	$(BIN)/python scripts/e2e.py --part $(E2E_PART_3.3)
+else
+	bash scripts/matrix.sh --install airflow-$(E2E_LINE)
+	.matrix/airflow-$(E2E_LINE)/bin/python scripts/e2e.py --part $(E2E_PART_$(E2E_LINE))
+endif
 
 clean:
 	rm -rf $(VENV) .matrix .airflow dist build .pytest_cache .mypy_cache .ruff_cache

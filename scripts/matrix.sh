@@ -5,6 +5,7 @@
 # prints the versions it ran and its time, and fails when it runs past its time budget.
 #   CELLS="airflow-2.10 airflow-3.1" make matrix     # a subset
 #   CELL_BUDGET=600                                  # seconds per cell (install + tests)
+#   bash scripts/matrix.sh --install airflow-2.10    # only install one cell's environment
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,13 +15,23 @@ if [ -z "${CELLS:-}" ]; then
 fi
 CELL_BUDGET=${CELL_BUDGET:-600}
 
-run_cell() {
+install_cell() {
   local cell=$1 venv=".matrix/$1"
   if [ ! -x "$venv/bin/uv" ]; then
     "$PYTHON" -m venv "$venv" && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
   fi || return 1
   "$venv/bin/uv" pip sync --quiet --python "$venv/bin/python" "requirements/matrix/$cell.txt" || return 1
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e . || return 1
+  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+}
+
+if [ "${1:-}" = "--install" ]; then
+  install_cell "$2"
+  exit
+fi
+
+run_cell() {
+  local cell=$1 venv=".matrix/$1"
+  install_cell "$cell" || return 1
   "$venv/bin/python" - <<'PY'
 from importlib.metadata import version
 names = ("apache-airflow", "apache-airflow-providers-amazon", "boto3", "moto", "pytest")
@@ -35,7 +46,7 @@ failed=0
 for cell in $CELLS; do
   echo "=== cell $cell (budget ${CELL_BUDGET}s)"
   start=$(date +%s)
-  export -f run_cell; export PYTHON UV_VERSION
+  export -f install_cell run_cell; export PYTHON UV_VERSION
   timeout --kill-after=10 "$CELL_BUDGET" bash -c "run_cell $cell"
   rc=$?
   took=$(( $(date +%s) - start ))

@@ -1,0 +1,869 @@
+"""
+``make e2e``: the provider on a real Airflow deployment, as MWAA runs one.
+
+Creates a PostgreSQL database of its own and an AIRFLOW_HOME under ``.airflow/e2e``, writes one
+airflow.cfg for every component (Celery executor on a Redis database index of its own, flushed at
+start and end), starts the Pinpoint emulator and then Airflow's components as separate processes,
+each in its own process group: api-server (webserver on Airflow 2), scheduler, dag-processor
+(Airflow 3), triggerer and a Celery worker. It unpauses and triggers DAG runs through the REST API,
+polls them to their end and checks states, try numbers, that the Celery worker ran every task,
+XCom values, the export jobs the emulator saw, and that no log holds an endpoint address. Then it
+stops everything it started and drops its database, also when interrupted.
+
+    python scripts/e2e.py                  # the full run (Airflow 3.3 or 2.10 environments)
+    python scripts/e2e.py --part deferral  # one deferred operator and one deferred sensor, with
+                                           # the connection stored in the metadata database
+
+Environment: E2E_DEFERRALS (200) deferred exports at once, E2E_REDIS_DB (13) the Redis index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg2
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = ROOT / ".airflow" / "e2e"
+AIRFLOW = Path(sys.executable).with_name("airflow")
+AIRFLOW_VERSION = version("apache-airflow")
+AIRFLOW3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+ENDPOINTS = 1000
+DEFERRALS = int(os.environ.get("E2E_DEFERRALS", "200"))
+REDIS_DB = int(os.environ.get("E2E_REDIS_DB", "13"))
+ADDRESS = re.compile(rb"user\d{5}@example\.com|\+1555\d{7}")
+MISSING_ROLE = "arn:aws:iam::123456789012:role/e2e-missing-role"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = probe()
+        except (requests.RequestException, psycopg2.OperationalError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def group_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in a process group, in KiB."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[21]) * os.sysconf("SC_PAGESIZE") // 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def group_alive(proc: subprocess.Popen) -> bool:
+    """Whether any process of the group led by ``proc`` is left (a finished leader is reaped first)."""
+    proc.poll()
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@dataclass
+class Deployment:
+    db: str
+    queue: str
+    api_port: int
+    emulator: dict = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/api/{'v2' if AIRFLOW3 else 'v1'}"
+
+    # --- processes -------------------------------------------------------------------------
+    def start(self, name: str, *argv: str) -> subprocess.Popen:
+        log = open(HOME / "components" / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=HOME, start_new_session=True
+        )
+        log.close()
+        self.procs[name] = proc
+        print(f"started {name}: pid {proc.pid} (its own process group)", flush=True)
+        return proc
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        if group_alive(proc):
+            os.killpg(proc.pid, sig)
+
+    def stop_all(self) -> list[str]:
+        """Stop every process group started, newest first; returns the ones that needed SIGKILL."""
+        for name in reversed(list(self.procs)):
+            self.kill(name, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(group_alive(p) for p in self.procs.values()):
+            time.sleep(0.2)
+        killed = [name for name, p in self.procs.items() if group_alive(p)]
+        for name in killed:
+            self.kill(name)
+        for proc in self.procs.values():
+            proc.wait(timeout=30)
+        return killed
+
+    def component_log(self, name: str) -> bytes:
+        path = HOME / "components" / f"{name}.log"
+        return path.read_bytes() if path.exists() else b""
+
+    # --- REST ------------------------------------------------------------------------------
+    def login(self) -> None:
+        if AIRFLOW3:
+            password = json.loads((HOME / "passwords.json").read_text())["e2e"]
+            answer = self.session.post(
+                f"http://127.0.0.1:{self.api_port}/auth/token",
+                json={"username": "e2e", "password": password},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        else:
+            self.session.auth = ("e2e", self.env["E2E_PASSWORD"])
+
+    def rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.session.request(method, self.api + path, timeout=30, **kwargs)
+        if answer.status_code >= 400:
+            raise CheckFailed(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
+        return answer.json()
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict) -> str:
+        self.rest("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
+        if AIRFLOW3:
+            body["logical_date"] = None
+        self.rest("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        print(f"triggered {dag_id} run {run_id}", flush=True)
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.rest("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+        return wait_for(
+            f"{dag_id} run {run_id} to end",
+            lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
+            timeout,
+        )
+
+    # --- metadata database -----------------------------------------------------------------
+    def sql(self, query: str, *args: Any) -> list[tuple]:
+        with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=self.db) as con, con.cursor() as cur:
+            cur.execute(query, args)
+            rows = cur.fetchall()
+        con.close()
+        return rows
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        cols = (
+            "task_id",
+            "map_index",
+            "state",
+            "try_number",
+            "hostname",
+            "pid",
+            "external_executor_id",
+            "queue",
+        )
+        rows = self.sql(
+            f"SELECT {', '.join(cols)} FROM task_instance WHERE dag_id = %s AND run_id = %s",
+            dag_id,
+            run_id,
+        )
+        return [dict(zip(cols, row, strict=True)) for row in rows]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1):
+        rows = self.sql(
+            "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = %s AND key = %s"
+            " AND map_index = %s",
+            dag_id,
+            run_id,
+            task_id,
+            key,
+            map_index,
+        )
+        value = rows[0][0] if rows else None
+        if isinstance(value, memoryview):
+            value = bytes(value)
+        while isinstance(value, (str, bytes)):  # JSON text; Airflow 3.0 stores it encoded twice
+            try:
+                value = json.loads(value)
+            except ValueError:
+                break
+        return value
+
+    def count_state(self, dag_id: str, run_id: str, state: str) -> int:
+        rows = self.sql(
+            "SELECT count(*) FROM task_instance WHERE dag_id = %s AND run_id = %s AND state = %s",
+            dag_id,
+            run_id,
+            state,
+        )
+        return rows[0][0]
+
+    # --- emulator --------------------------------------------------------------------------
+    def emulator_post(self, path: str, body: dict) -> dict:
+        answer = requests.post(f"{self.emulator['endpoint_url']}/_emulator/{path}", json=body, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def emulator_faults(self) -> dict:
+        answer = requests.get(f"{self.emulator['endpoint_url']}/_emulator/faults", timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def jobs(self) -> list[dict]:
+        answer = requests.get(f"{self.emulator['endpoint_url']}/_emulator/jobs", timeout=60)
+        answer.raise_for_status()
+        return answer.json()["jobs"]
+
+    def pinpoint(self):
+        return boto3.client(
+            "pinpoint",
+            endpoint_url=self.emulator["endpoint_url"],
+            region_name=self.emulator["region_name"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def new_segments(self, count: int, name: str) -> list[str]:
+        client = self.pinpoint()
+        return [
+            client.create_segment(
+                ApplicationId=self.emulator["application_id"], WriteSegmentRequest={"Name": f"{name}-{i}"}
+            )["SegmentResponse"]["Id"]
+            for i in range(count)
+        ]
+
+    def start_exports(self, segments: list[str], folder: str) -> None:
+        """One export per segment, started from here (not by a task), each to its own prefix."""
+        client = self.pinpoint()
+        for segment in segments:
+            client.create_export_job(
+                ApplicationId=self.emulator["application_id"],
+                ExportJobRequest={
+                    "SegmentId": segment,
+                    "RoleArn": self.emulator["role_arn"],
+                    "S3UrlPrefix": f"{self.emulator['s3_base_prefix']}/{folder}/{segment}",
+                },
+            )
+
+    def conf(self, **extra: Any) -> dict:
+        e = self.emulator
+        return {
+            "application_id": e["application_id"],
+            "segment_id": e["segment_id"],
+            "role_arn": e["role_arn"],
+            "s3_base_prefix": e["s3_base_prefix"],
+            **extra,
+        }
+
+
+# --- set-up ----------------------------------------------------------------------------------
+def write_config(dep: Deployment, line: str) -> None:
+    sql_conn = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dep.db}"
+    cfg: dict[str, dict[str, Any]] = {
+        "core": {
+            "dags_folder": HOME / "dags",
+            "load_examples": False,
+            "executor": "CeleryExecutor",
+            "parallelism": 64,
+            "max_active_tasks_per_dag": 64,
+            "dags_are_paused_at_creation": True,
+        },
+        "database": {"sql_alchemy_conn": sql_conn},
+        "celery": {
+            "broker_url": f"redis://127.0.0.1:6379/{REDIS_DB}",
+            "result_backend": f"db+postgresql+psycopg2://postgres@127.0.0.1:5432/{dep.db}",
+            "worker_concurrency": 8,
+        },
+        "operators": {"default_queue": dep.queue},
+        "scheduler": {"max_tis_per_query": 64, "scheduler_heartbeat_sec": 2},
+        "triggerer": {"triggerer_health_check_threshold": 10, "job_heartbeat_sec": 2},
+        "logging": {"logging_level": "INFO"},
+    }
+    if AIRFLOW3:
+        password = secrets.token_urlsafe(16)
+        (HOME / "passwords.json").write_text(json.dumps({"e2e": password}))
+        cfg["core"].update(
+            execution_api_server_url=f"http://127.0.0.1:{dep.api_port}/execution/",
+            auth_manager="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            simple_auth_manager_users="e2e:admin",
+            simple_auth_manager_passwords_file=HOME / "passwords.json",
+        )
+        cfg["api"] = {
+            "host": "127.0.0.1",
+            "port": dep.api_port,
+            "workers": 1,
+            "base_url": f"http://127.0.0.1:{dep.api_port}",
+            "secret_key": secrets.token_hex(16),
+        }
+        cfg["api_auth"] = {"jwt_secret": secrets.token_hex(32)}
+        cfg["dag_processor"] = {"refresh_interval": 5}
+    else:
+        dep.env["E2E_PASSWORD"] = secrets.token_urlsafe(16)
+        cfg["webserver"] = {
+            "web_server_host": "127.0.0.1",
+            "web_server_port": dep.api_port,
+            "workers": 1,
+            "secret_key": secrets.token_hex(16),
+        }
+        basic_auth = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+        cfg["api"] = {"auth_backends": f"{basic_auth},airflow.api.auth.backend.session"}
+        cfg["scheduler"]["dag_dir_list_interval"] = 5
+    text = "".join(
+        f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) + "\n"
+        for section, values in cfg.items()
+    )
+    (HOME / "airflow.cfg").write_text(text)
+    print(
+        f"Airflow {AIRFLOW_VERSION} ({line}): AIRFLOW_HOME {HOME.relative_to(ROOT)}, database {dep.db}, "
+        f"Redis index {REDIS_DB}, queue {dep.queue}, API on port {dep.api_port}",
+        flush=True,
+    )
+
+
+def admin(*args: str) -> None:
+    """An airflow command to its end; its output is shown only when it fails."""
+    done = subprocess.run([str(AIRFLOW), *args], env=ENV, cwd=HOME, capture_output=True, text=True)
+    if done.returncode:
+        print(done.stdout + done.stderr)
+        raise CheckFailed(f"airflow {' '.join(args[:2])} failed with exit code {done.returncode}")
+
+
+def start_deployment(dep: Deployment, connection_in_db: bool) -> None:
+    serve = [sys.executable, "-m", "airflow_provider_pinpoint.testing", "serve"]
+    emulator = dep.start(
+        "emulator", *serve, "--seed-endpoints", str(ENDPOINTS), "--step-seconds", "2", "--piece-size", "250"
+    )
+    info_line = wait_for(
+        "the emulator's start line",
+        lambda: (
+            dep.component_log("emulator").split(b"\n")[0] if b"\n" in dep.component_log("emulator") else None
+        ),
+        60,
+        0.2,
+    )
+    dep.emulator = json.loads(info_line)
+    print(
+        f"emulator at {dep.emulator['endpoint_url']} (pid {emulator.pid}): {ENDPOINTS} endpoints", flush=True
+    )
+    if not connection_in_db:
+        dep.env["AIRFLOW_CONN_AWS_DEFAULT"] = dep.emulator["airflow_conn_aws_default"]
+    admin("db", "migrate")
+    if connection_in_db:
+        admin("connections", "add", "aws_default", "--conn-json", dep.emulator["airflow_conn_aws_default"])
+    if not AIRFLOW3:
+        admin(
+            "users",
+            "create",
+            "--username",
+            "e2e",
+            "--password",
+            dep.env["E2E_PASSWORD"],
+            "--role",
+            "Admin",
+            "--email",
+            "e2e@localhost",
+            "--firstname",
+            "e2e",
+            "--lastname",
+            "e2e",
+        )
+    if AIRFLOW3:
+        dep.start(
+            "api-server", str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(dep.api_port)
+        )
+    else:
+        dep.start(
+            "webserver",
+            str(AIRFLOW),
+            "webserver",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(dep.api_port),
+            "--workers",
+            "1",
+        )
+    dep.start("scheduler", str(AIRFLOW), "scheduler", "--skip-serve-logs")
+    if AIRFLOW3:
+        dep.start("dag-processor", str(AIRFLOW), "dag-processor")
+    start_triggerer(dep, "triggerer")
+    dep.start(
+        "celery-worker",
+        str(AIRFLOW),
+        "celery",
+        "worker",
+        "--queues",
+        dep.queue,
+        "--concurrency",
+        "8",
+        "--skip-serve-logs",
+    )
+    health = "/monitor/health" if AIRFLOW3 else "/health"
+    base = dep.api if AIRFLOW3 else f"http://127.0.0.1:{dep.api_port}"
+
+    def healthy() -> bool:
+        status = requests.get(base + health, timeout=10).json()
+        wanted = ["metadatabase", "scheduler", "triggerer"] + (["dag_processor"] if AIRFLOW3 else [])
+        return all((status.get(name) or {}).get("status") == "healthy" for name in wanted)
+
+    wait_for("api-server, scheduler, dag-processor and triggerer to report healthy", healthy, 180)
+    wait_for("the Celery worker to be ready", lambda: b" ready." in dep.component_log("celery-worker"), 120)
+    dep.login()
+    print("healthy: " + ", ".join(f"{n} (pid {p.pid})" for n, p in dep.procs.items()), flush=True)
+
+
+def start_triggerer(dep: Deployment, name: str) -> None:
+    dep.start(name, str(AIRFLOW), "triggerer", "--skip-serve-logs")
+
+
+# --- the runs and their checks ------------------------------------------------------------------
+@dataclass
+class Report:
+    lines: list[tuple[bool, str]] = field(default_factory=list)
+    runs: list[tuple[str, str, str]] = field(default_factory=list)  # (dag_id, run_id, wanted state)
+
+    def check(self, ok: bool, what: str) -> bool:
+        self.lines.append((bool(ok), what))
+        print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
+        return bool(ok)
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for ok, _ in self.lines)
+
+
+def check_run(
+    dep: Deployment,
+    report: Report,
+    dag_id: str,
+    run_id: str,
+    state: str = "success",
+    tries: dict[str, int] | None = None,
+    timeout: float = 240,
+) -> list[dict]:
+    """A run's final state, every task instance's try number and that the Celery worker ran it."""
+    report.runs.append((dag_id, run_id, state))
+    final = dep.wait_run(dag_id, run_id, timeout)
+    report.check(final == state, f"{dag_id} {run_id}: state {final} (want {state})")
+    tis = dep.task_instances(dag_id, run_id)
+    worker_log = dep.component_log("celery-worker")
+    other_pids = {p.pid for n, p in dep.procs.items() if n != "celery-worker"}
+    for ti in tis:
+        name = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
+        want = (tries or {}).get(ti["task_id"], 1)
+        if ti["state"] in ("upstream_failed", "skipped"):
+            continue
+        ran_on_worker = (
+            ti["queue"] == dep.queue
+            and bool(ti["external_executor_id"])
+            and ti["external_executor_id"].encode() in worker_log
+            and bool(ti["hostname"])
+            and ti["pid"] not in other_pids
+        )
+        if not report.check(
+            ti["try_number"] == want and ran_on_worker,
+            f"  {name}: {ti['state']}, try {ti['try_number']} (want {want}), celery task "
+            f"{ti['external_executor_id']} on {ti['hostname']} pid {ti['pid']}",
+        ):
+            report.check(False, f"  {name}: ran on the Celery worker of queue {dep.queue}: {ran_on_worker}")
+    return tis
+
+
+def run_examples(dep: Deployment, report: Report) -> None:
+    """Every DAG in example_dags/ must have an entry here."""
+    conf = dep.conf()
+    example_runs = {
+        "example_pinpoint_segment_export": lambda: check_export_example(dep, report, conf),
+        "example_pinpoint_export_sensor": lambda: check_sensor_example(dep, report, conf),
+    }
+    dag_ids = sorted(
+        re.findall(r'dag_id="([^"]+)"', "".join(p.read_text() for p in (HOME / "dags").glob("example_*.py")))
+    )
+    for dag_id in dag_ids:
+        if dag_id not in example_runs:
+            report.check(False, f"example DAG {dag_id} has no entry in run_examples()")
+    for dag_id in example_runs:  # in this order: the sensor example follows the export's job
+        example_runs[dag_id]()
+
+
+def check_export_example(dep: Deployment, report: Report, conf: dict) -> None:
+    dag_id, run_id = "example_pinpoint_segment_export", "e2e_example_export"
+    dep.trigger(dag_id, run_id, conf)
+    check_run(dep, report, dag_id, run_id)
+    prefix = dep.xcom(dag_id, run_id, "export_segment")
+    summary = dep.xcom(dag_id, run_id, "count_endpoints") or {}
+    report.check(prefix == f"{conf['s3_base_prefix']}/{run_id}", f"  S3UrlPrefix in XCom: {prefix}")
+    report.check(summary.get("endpoints") == ENDPOINTS, f"  endpoints counted: {summary.get('endpoints')}")
+
+
+def check_sensor_example(dep: Deployment, report: Report, conf: dict) -> None:
+    dag_id, run_id = "example_pinpoint_export_sensor", "e2e_example_sensor"
+    newest = dep.xcom("example_pinpoint_segment_export", "e2e_example_export", "export_segment", "job_id")
+    dep.trigger(dag_id, run_id, conf)
+    check_run(dep, report, dag_id, run_id)
+    summary = dep.xcom(dag_id, run_id, "count_files") or {}
+    report.check(
+        summary.get("job_id") == newest and summary.get("files") == ENDPOINTS // 250,
+        f"  the sensor followed the newest job {newest}: {summary}",
+    )
+
+
+def check_deferred_export(dep: Deployment, report: Report, run_id: str, tries: int = 1) -> str | None:
+    dag_id = "e2e_deferred_export"
+    check_run(dep, report, dag_id, run_id, tries={"export": tries})
+    job_id = dep.xcom(dag_id, run_id, "export", "job_id")
+    count = dep.xcom(dag_id, run_id, "count_endpoints")
+    report.check(bool(job_id) and count == ENDPOINTS, f"  job {job_id}, endpoints read back: {count}")
+    return job_id
+
+
+def run_deferral_part(dep: Deployment, report: Report) -> None:
+    """One deferred operator; one deferred sensor whose export another task starts later."""
+    dep.trigger("e2e_deferred_export", "e2e_deferred_export", dep.conf())
+    check_deferred_export(dep, report, "e2e_deferred_export")
+    check_sensor_then_export(dep, report)
+
+
+def check_sensor_then_export(dep: Deployment, report: Report) -> None:
+    dag_id, run_id = "e2e_deferred_sensors", "e2e_sensor_before_export"
+    [segment] = dep.new_segments(1, "later")
+    dep.trigger(dag_id, run_id, dep.conf(segment_ids=[segment]))
+    wait_for("the sensor to defer", lambda: dep.count_state(dag_id, run_id, "deferred") == 1, 120)
+    dep.trigger("e2e_start_export", "e2e_start_export", dep.conf(segment_id=segment))
+    check_run(dep, report, "e2e_start_export", "e2e_start_export")
+    check_run(dep, report, dag_id, run_id)
+    started = dep.xcom("e2e_start_export", "e2e_start_export", "start_export", "job_id")
+    seen = dep.xcom(dag_id, run_id, "wait_for_export", "job_id", map_index=0)
+    report.check(started and seen == started, f"  the deferred sensor saw the job started later: {seen}")
+
+
+def run_full(dep: Deployment, report: Report) -> dict:
+    figures: dict[str, Any] = {}
+    run_examples(dep, report)
+    run_deferral_part(dep, report)
+
+    segments = dep.new_segments(3, "mapped")
+    dep.trigger("e2e_mapped_exports", "e2e_mapped", dep.conf(segment_ids=segments))
+    check_run(dep, report, "e2e_mapped_exports", "e2e_mapped")
+    counts = [dep.xcom("e2e_mapped_exports", "e2e_mapped", "count_endpoints", map_index=i) for i in range(3)]
+    report.check(counts == [ENDPOINTS] * 3, f"  endpoints per mapped export: {counts}")
+
+    dag_id, run_id = "e2e_reschedule_sensor", "e2e_reschedule"
+    dep.trigger(dag_id, run_id, dep.conf())
+    check_run(dep, report, dag_id, run_id)
+    started = dep.xcom(dag_id, run_id, "start_export", "job_id")
+    seen = dep.xcom(dag_id, run_id, "wait_for_export", "job_id")
+    pokes = dep.sql(
+        "SELECT count(*) FROM task_reschedule r JOIN task_instance t ON r.ti_id = t.id WHERE t.run_id = %s"
+        if AIRFLOW3
+        else "SELECT count(*) FROM task_reschedule WHERE run_id = %s",
+        run_id,
+    )[0][0]
+    report.check(
+        started and seen == started and pokes >= 1,
+        f"  rescheduled sensor on job {started} from XCom: saw {seen}, {pokes} reschedule(s)",
+    )
+
+    read_ops = ["GetExportJob", "GetExportJobs", "GetSegmentExportJobs"]
+    dep.emulator_post("faults", {"throttle_rate": 0.4, "error_rate": 0.2, "operations": read_ops})
+    dep.trigger("e2e_deferred_export", "e2e_read_faults", dep.conf())
+    check_deferred_export(dep, report, "e2e_read_faults")
+    faults = dep.emulator_faults()
+    dep.emulator_post("faults", {"reset": True})
+    report.check(
+        faults["throttles_injected"] + faults["errors_injected"] > 0,
+        f"  faults met on reads: {faults['throttles_injected']} throttled, "
+        f"{faults['errors_injected']} server errors",
+    )
+
+    dep.emulator_post("faults", {"lose_create_answers": 1})
+    dep.trigger("e2e_deferred_export", "e2e_lost_answer", dep.conf())
+    job_id = check_deferred_export(dep, report, "e2e_lost_answer", tries=2)
+    faults = dep.emulator_faults()
+    dep.emulator_post("faults", {"reset": True})
+    report.check(
+        faults["lost_answers_injected"] == 1,
+        f"  lost CreateExportJob answers: {faults['lost_answers_injected']}; try 2 adopted job {job_id}",
+    )
+
+    dep.trigger("e2e_deferred_export", "e2e_failed_export", dep.conf(role_arn=MISSING_ROLE))
+    check_run(dep, report, "e2e_deferred_export", "e2e_failed_export", state="failed")
+    [failed] = [j for j in dep.jobs() if j["Definition"]["S3UrlPrefix"].endswith("/e2e_failed_export")]
+    logs = b"".join(p.read_bytes() for p in task_logs("e2e_deferred_export", "e2e_failed_export", "export"))
+    first = (failed.get("Failures") or ["(none)"])[0].encode()
+    named = [
+        line for line in logs.split(b"\n") if failed["Id"].encode() in line and b"Failures: " + first in line
+    ]
+    report.check(
+        failed["JobStatus"] == "FAILED" and bool(named),
+        f"  the failed export's error names job {failed['Id']} ({failed['JobStatus']}) and its Failures "
+        f"({first.decode()}): {len(named)} log lines",
+    )
+
+    figures.update(deferral_load(dep, report))
+    triggerer_restart(dep, report)
+    return figures
+
+
+def deferral_load(dep: Deployment, report: Report) -> dict:
+    """DEFERRALS deferred sensors at once; their exports start when all have deferred."""
+    dag_id, run_id = "e2e_deferred_sensors", "e2e_load"
+    segments = dep.new_segments(DEFERRALS, "load")
+    pgid = dep.procs["triggerer"].pid
+    before, blocked_before = group_rss_kib(pgid), dep.component_log("triggerer").count(b"blocked")
+    peak = before
+    dep.trigger(dag_id, run_id, dep.conf(segment_ids=segments))
+
+    def all_deferred() -> bool:
+        nonlocal peak
+        peak = max(peak, group_rss_kib(pgid))
+        return dep.count_state(dag_id, run_id, "deferred") == DEFERRALS
+
+    started = time.monotonic()
+    wait_for(f"{DEFERRALS} sensors to defer", all_deferred, 420, 2)
+    print(f"{DEFERRALS} sensors deferred after {time.monotonic() - started:.0f} s", flush=True)
+    dep.start_exports(segments, "load")
+
+    def done() -> bool:
+        nonlocal peak
+        peak = max(peak, group_rss_kib(pgid))
+        return dep.run_state(dag_id, run_id) in ("success", "failed")
+
+    wait_for("the deferred sensors to finish", done, 300, 2)
+    check_run(dep, report, dag_id, run_id)
+    blocked = dep.component_log("triggerer").count(b"blocked") - blocked_before
+    figures = {
+        "deferrals": DEFERRALS,
+        "triggerer_rss_before_mib": before // 1024,
+        "triggerer_rss_peak_mib": peak // 1024,
+        "triggerer_rss_growth_mib": (peak - before) // 1024,
+        "blocked_warnings": blocked,
+    }
+    print(
+        f"{DEFERRALS} deferred at once: triggerer RSS {before // 1024} MiB before, peak {peak // 1024} MiB "
+        f"(+{(peak - before) // 1024} MiB); 'blocked' warnings: {blocked} (goal: none)",
+        flush=True,
+    )
+    return figures
+
+
+def triggerer_restart(dep: Deployment, report: Report, count: int = 10) -> None:
+    """Kill the triggerer's process group while exports run and tasks wait deferred; restart it."""
+    dag_id, run_id = "e2e_deferred_sensors", "e2e_triggerer_restart"
+    segments = dep.new_segments(count, "restart")
+    dep.trigger(dag_id, run_id, dep.conf(segment_ids=segments))
+    wait_for(f"{count} sensors to defer", lambda: dep.count_state(dag_id, run_id, "deferred") == count, 180)
+    dep.start_exports(segments, "restart")
+    old = dep.procs["triggerer"]
+    dep.kill("triggerer")
+    old.wait(timeout=30)
+    wait_for("the killed triggerer's process group to be gone", lambda: not group_alive(old), 30, 0.2)
+    deferred = dep.count_state(dag_id, run_id, "deferred")
+    running = sum(
+        j["JobStatus"] not in ("COMPLETED", "FAILED")
+        for j in dep.jobs()
+        if "/restart/" in j["Definition"]["S3UrlPrefix"]
+    )
+    report.check(
+        deferred >= 2 and running >= 1,
+        f"triggerer pid {old.pid} killed with its process group: {deferred} tasks deferred, "
+        f"{running} exports running",
+    )
+    del dep.procs["triggerer"]
+    dep.procs["triggerer (killed)"] = old
+    start_triggerer(dep, "triggerer")
+    check_run(dep, report, dag_id, run_id, timeout=180)
+    segment_of = {j["Id"]: j["Definition"].get("SegmentId") for j in dep.jobs()}
+    seen = [dep.xcom(dag_id, run_id, "wait_for_export", "job_id", map_index=i) for i in range(count)]
+    report.check(
+        [segment_of.get(job) for job in seen] == segments,
+        f"  every sensor resumed with its own segment's job after the restart: {len(seen)}",
+    )
+
+
+def task_logs(dag_id: str, run_id: str | None = None, task_id: str | None = None) -> list[Path]:
+    base = HOME / "logs" / f"dag_id={dag_id}"
+    if run_id:
+        base /= f"run_id={run_id}"
+    if task_id:
+        base /= f"task_id={task_id}"
+    return sorted(p for p in base.rglob("*") if p.is_file())
+
+
+def final_checks(dep: Deployment, report: Report) -> None:
+    jobs = dep.jobs()
+    per_key = Counter((j["Definition"].get("SegmentId"), j["Definition"]["S3UrlPrefix"]) for j in jobs)
+    twice = {k: n for k, n in per_key.items() if n > 1}
+    report.check(
+        not twice,
+        f"exactly one export job per segment and prefix: {len(jobs)} jobs, duplicated: {twice or 'none'}",
+    )
+    leaks = [
+        str(p.relative_to(HOME))
+        for p in (HOME / "logs").rglob("*")
+        if p.is_file() and ADDRESS.search(p.read_bytes())
+    ]
+    leaks += [
+        name for name in dep.procs if name.startswith("triggerer") and ADDRESS.search(dep.component_log(name))
+    ]
+    report.check(not leaks, f"no endpoint address in any task or triggerer log: {leaks or 'none found'}")
+
+
+def print_logs(dep: Deployment, report: Report) -> None:
+    for name in dep.procs:
+        tail = dep.component_log(name).decode(errors="replace").splitlines()[-40:]
+        print(f"\n--- {name} (last {len(tail)} lines of components/{name}.log)\n" + "\n".join(tail))
+    for dag_id, run_id, wanted in report.runs:
+        for ti in dep.task_instances(dag_id, run_id):
+            if ti["state"] != "success" and wanted == "success":
+                for path in task_logs(dag_id, run_id, ti["task_id"]):
+                    tail = path.read_text(errors="replace").splitlines()[-40:]
+                    print(f"\n--- {path.relative_to(HOME)} ({ti['state']})\n" + "\n".join(tail))
+
+
+# --- main ------------------------------------------------------------------------------------
+ENV: dict[str, str] = {}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["full", "deferral"], default="full")
+    args = parser.parse_args()
+    started = time.monotonic()
+    line = f"airflow-{AIRFLOW_VERSION} {args.part}"
+    tag = secrets.token_hex(3)
+    # Airflow 3.0's Task SDK ignores [operators] default_queue (its operators always say "default"):
+    # there the queue keeps that name, still alone in this run's own Redis database.
+    queue = "default" if AIRFLOW_VERSION.startswith("3.0.") else f"e2e-{tag}"
+    dep = Deployment(db=f"airflow_e2e_{tag}", queue=queue, api_port=free_port())
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    admin_db = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin_db.autocommit = True
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    report = Report()
+    figures: dict = {}
+    try:
+        shutil.rmtree(HOME, ignore_errors=True)
+        (HOME / "components").mkdir(parents=True)
+        shutil.copytree(ROOT / "example_dags", HOME / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(ROOT / "tests" / "e2e" / "dags" / "e2e_pinpoint.py", HOME / "dags")
+        with admin_db.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {dep.db}")
+        broker.flushdb()
+        ENV.update({k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))})
+        ENV.update(
+            AIRFLOW_HOME=str(HOME),
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            PYTHONUNBUFFERED="1",
+        )
+        dep.env = ENV
+        write_config(dep, line)
+        start_deployment(dep, connection_in_db=args.part == "deferral")
+        wanted = {
+            "e2e_deferred_export",
+            "e2e_deferred_sensors",
+            "e2e_start_export",
+            "e2e_mapped_exports",
+            "e2e_reschedule_sensor",
+            "example_pinpoint_segment_export",
+            "example_pinpoint_export_sensor",
+        }
+        wait_for(
+            "the DAGs to be parsed",
+            lambda: wanted <= {d for (d,) in dep.sql("SELECT dag_id FROM serialized_dag")},
+            180,
+        )
+        if args.part == "deferral":
+            run_deferral_part(dep, report)
+        else:
+            figures = run_full(dep, report)
+        final_checks(dep, report)
+    except (CheckFailed, KeyboardInterrupt) as exc:
+        report.check(False, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        traceback.print_exc()
+        report.check(False, f"{type(exc).__name__}: {exc}")
+    finally:
+        if not report.ok:
+            print_logs(dep, report)
+        killed = dep.stop_all()
+        left = [n for n, p in dep.procs.items() if group_alive(p)]
+        with admin_db.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {dep.db} WITH (FORCE)")
+        admin_db.close()
+        broker.flushdb()
+        ports = [dep.api_port] + (
+            [int(dep.emulator["endpoint_url"].rsplit(":", 1)[1])] if dep.emulator else []
+        )
+        busy = [p for p in ports if socket.socket().connect_ex(("127.0.0.1", p)) == 0]
+        print(
+            f"stopped {len(dep.procs)} process groups (SIGKILL needed: {killed or 'none'}); left running: "
+            f"{left or 'none'}; ports still open: {busy or 'none'}; dropped database {dep.db}; "
+            f"flushed Redis index {REDIS_DB}",
+            flush=True,
+        )
+    passed, failed = sum(ok for ok, _ in report.lines), sum(not ok for ok, _ in report.lines)
+    verdict = "passed" if report.ok else "FAILED"
+    took = time.monotonic() - started
+    print(f"\n=== make e2e ({line}): {verdict} in {took:.0f} s; {passed} checks passed, {failed} failed")
+    if figures:
+        print(f"    {json.dumps(figures)}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
