@@ -134,7 +134,14 @@ def export_now(emulator: PinpointEmulator, seeded: dict[str, Any], s3_url_prefix
     app = seeded["application_id"]
     body = {"RoleArn": seeded["role_arn"], "S3UrlPrefix": s3_url_prefix, "SegmentId": seeded["segment_id"]}
     job = emulator.store.create_export_job(app, body)
-    status = emulator.store.get_export_job(app, job["Id"])["JobStatus"]
+    deadline = time.monotonic() + 600  # exports past 100,000 endpoints run in the background
+    while (status := emulator.store.get_export_job(app, job["Id"])["JobStatus"]) not in (
+        "COMPLETED",
+        "FAILED",
+    ):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     if status != "COMPLETED":
         raise RuntimeError(f"the export ended {status}")
     return f"{s3_url_prefix}/{app}/{job['Id']}"
