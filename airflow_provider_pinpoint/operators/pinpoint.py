@@ -48,8 +48,11 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
     :param s3_url_prefix: where the files go, ``s3://bucket/prefix`` (templated).
     :param segment_version: the segment version to export (int >= 1); None for the latest.
     :param wait_for_completion: wait until the job's JobStatus is terminal.
-    :param waiter_delay: seconds between two checks while waiting (0 is allowed).
-    :param waiter_max_attempts: checks before the task fails with ExportJobTimeoutError.
+    :param waiter_delay: seconds between two polls while waiting (0 is allowed; after a throttled
+        poll the next comes after at least 1 second).
+    :param waiter_max_attempts: polls before the task fails with ExportJobTimeoutError; every poll
+        counts, whatever it met. When every poll found the endpoint unreachable, the task fails
+        with PinpointUnreachableError instead.
     :param fail_on_failing: fail as soon as the job is FAILING.
     :param deferrable: wait in the triggerer instead of a worker slot (needs a running
         triggerer). Defaults to ``[operators] default_deferrable``.
