@@ -159,6 +159,9 @@ class ExportJobWait:
             prefix = self._prefix(hook, job) if job and state and state.outcome == "completed" else None
         except PinpointTransientError as error:
             return self._transient(error, self.clock())  # the time the poll met it
+        except Exception:  # a permanent error ends the wait; the endpoint did answer
+            self.all_unreachable = False
+            raise
         self.throttled, self.all_unreachable, self.unreachable_since = False, False, None
         if job is None or state is None:
             self._log(logging.INFO, f"segment {self.segment_id} has no export job yet.")

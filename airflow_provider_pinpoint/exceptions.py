@@ -28,6 +28,7 @@ _TRANSIENT_CODES = frozenset(
 _END_OF_SUPPORT_CODES = frozenset(
     {"ForbiddenException", "NotFoundException", "AccessDeniedException", "UnrecognizedClientException", "404"}
 )
+_TLS_TRANSIENT = ("EOF", "TIMED OUT", "RESET", "BROKEN PIPE")
 _WHAT = {
     "throttled": "throttled.",
     "transient": "a server error or no answer in time.",
@@ -96,13 +97,14 @@ def classify(error: BaseException) -> Kind:
 
     ``throttled``: a 429 or a throttling code; ``unreachable``: no connection could be made (host
     not found, refused, connect timeout, proxy error); ``transient``: a 5xx, a read timeout or a
-    dropped connection; ``permanent``: anything else, a certificate that fails verification
-    included, since asking again cannot fix it.
+    dropped connection (a TLS handshake cut short included); ``permanent``: anything else, a
+    certificate that fails verification or an unusable CA bundle included, since asking again
+    cannot fix it.
 
     :param error: an exception raised by a botocore client call.
     """
-    if isinstance(error, SSLError):
-        return "permanent" if "CERTIFICATE_VERIFY_FAILED" in str(error).upper() else "transient"
+    if isinstance(error, SSLError):  # a handshake cut short may pass; a bad certificate or CA bundle not
+        return "transient" if any(w in str(error).upper() for w in _TLS_TRANSIENT) else "permanent"
     if isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)):
         return "unreachable"
     if isinstance(error, (ConnectionError, HTTPClientError)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
@@ -16,7 +16,6 @@ from airflow_provider_pinpoint._compat import (
     AirflowSkipException,
     PokeReturnValue,
     conf,
-    first_reschedule_date,
 )
 from airflow_provider_pinpoint._validation import check_id
 from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
@@ -85,11 +84,13 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         check_id("segment_id", self.segment_id)
         check_id("job_id", self.job_id, optional=True)
 
-    def _wait_for(self, context: Context) -> ExportJobWait:
-        """The wait this sensor polls: one per execute in poke mode, one per poke in reschedule mode."""
+    def _wait_for(self) -> ExportJobWait:
+        """The wait this sensor polls: one per execute in poke mode, one per poke in reschedule mode.
+
+        Nothing survives between pokes in reschedule mode, so there an unreachable endpoint ends
+        the wait at the sensor's ``timeout``, not by the ``UNREACHABLE_AFTER`` window.
+        """
         if self._wait is None or self.reschedule:
-            first = first_reschedule_date(context) if self.reschedule else None
-            since = None if first is None else (datetime.now(timezone.utc) - first).total_seconds()
             self._wait = ExportJobWait(
                 application_id=self.application_id,
                 job_id=self.job_id,
@@ -97,7 +98,6 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
                 waiter_delay=self.poke_interval,
                 fail_on_failing=self.fail_on_failing,
                 follow_newest=True,
-                started_at=None if since is None else time.monotonic() - since,
                 log=self.log,
             )
         return self._wait
@@ -118,7 +118,7 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         :raises ValueError: a blank id after rendering, before any call.
         """
         self._validate()
-        wait = self._wait_for(context)
+        wait = self._wait_for()
         outcome = wait.poll(self.hook)
         if outcome is not None:
             prefix = outcome.result(self.log, timeout_error=AirflowSensorTimeout)
@@ -153,15 +153,15 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
 
         soft_fail, never_fail and silent_fail apply to every check as Airflow applies them; a
         skip names the failure it hides.
-        When the sensor times out while every poke found the endpoint unreachable, it raises
-        :class:`PinpointUnreachableError` instead (never a skip).
+        In poke mode, when the sensor times out while every poke found the endpoint unreachable,
+        it raises :class:`PinpointUnreachableError` instead (never a skip).
         """
         self._wait = None
         try:
             return super().execute(context)
         except (AirflowSensorTimeout, AirflowSkipException) as error:
             wait = self._wait
-            if wait is not None and wait.all_unreachable and wait.last_error is not None:
+            if not self.reschedule and wait is not None and wait.all_unreachable and wait.last_error:
                 raise PinpointUnreachableError(wait.unreachable().message) from error
             if isinstance(error, AirflowSkipException) and error.__cause__ is not None:
                 raise AirflowSkipException(f"{error} {error.__cause__}") from error.__cause__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import os
@@ -60,6 +61,10 @@ class SharedClients:
         self._clients: dict[tuple[Any, ...], SharedClient] = {}
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
 
+    def __len__(self) -> int:
+        """How many clients are held."""
+        return len(self._clients)
+
     def fresh(self, client: SharedClient | None) -> TypeGuard[SharedClient]:
         """Whether a trigger may go on using ``client`` without reading its connection again."""
         return client is not None and self.clock() - client.built_at < self.max_age
@@ -73,7 +78,10 @@ class SharedClients:
         """
         if current is not None and self.fresh(current):
             return current
-        key = (*(json.dumps(settings[name], sort_keys=True) for name in _HOOK_SETTINGS), _digest(settings))
+        digest = _digest(settings)
+        if current is not None and digest is not None and digest.startswith("unreadable"):
+            return current  # keep the client that works; the connection is read again next poll
+        key = (*(json.dumps(settings[name], sort_keys=True) for name in _HOOK_SETTINGS), digest)
         with self._lock:
             build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
@@ -88,7 +96,9 @@ class SharedClients:
                 )
                 hook.conn  # noqa: B018 - build the client now, in this thread
                 client = SharedClient(hook, self.clock())
-                with self._lock:
+                with self._lock:  # a connection whose content changed leaves its old client behind
+                    for old in [k for k in self._clients if k[:-1] == key[:-1] and k != key]:
+                        del self._clients[old]
                     self._clients[key] = client
                     self.builds += 1
             return client
@@ -128,7 +138,8 @@ async def _in_poll_thread(func: Callable[..., T], *args: Any, reads_connection: 
         from asgiref.sync import sync_to_async
 
         return await sync_to_async(func, thread_sensitive=False, executor=_pool)(*args)
-    return await asyncio.get_running_loop().run_in_executor(_pool, func, *args)
+    context = contextvars.copy_context()  # the trigger's log context (its trigger_id) goes along
+    return await asyncio.get_running_loop().run_in_executor(_pool, context.run, func, *args)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)

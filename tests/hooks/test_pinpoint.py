@@ -493,3 +493,20 @@ def test_a_missing_job_names_application_segment_and_job(pinpoint_emulator):
         PinpointHook().get_segment_export_job(seed.application_id, seed.segment_id, "no-such-job")
     for part in (seed.application_id, seed.segment_id, "no-such-job", "NotFoundException"):
         assert part in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate", "permanent"),
+        ("[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found", "permanent"),  # a wrong CA bundle
+        ("[Errno 2] No such file or directory", "permanent"),  # a CA bundle path that is not there
+        ("EOF occurred in violation of protocol", "transient"),  # a handshake cut short
+    ],
+)
+def test_tls_errors_no_retry_can_fix_are_permanent(error, kind):
+    from botocore.exceptions import SSLError
+
+    from airflow_provider_pinpoint.exceptions import classify
+
+    assert classify(SSLError(endpoint_url="https://pinpoint.example", error=error)) == kind

@@ -349,3 +349,49 @@ async def test_trigger_with_an_unusable_client_setting_reports_instead_of_crashi
     event = (await trigger.run().asend(None)).payload
     assert (event["status"], event["reason"]) == ("error", "api_error")
     assert "read_timout" in event["message"]
+
+
+def test_a_connection_that_cannot_be_read_at_refresh_keeps_the_working_client(
+    pinpoint_emulator, clients, monkeypatch
+):
+    running = clients.get(SETTINGS)
+    clients.now[0] += clients.max_age
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT")  # the lookup fails, as a secrets backend outage would
+    assert clients.get(SETTINGS, running) is running
+    assert clients.builds == 1
+
+
+def test_a_connection_edited_again_and_again_leaves_one_client_behind(
+    pinpoint_emulator, clients, monkeypatch
+):
+    edited = json.loads(pinpoint_emulator.airflow_conn_uri)
+    client = clients.get(SETTINGS)
+    for n in range(3):
+        edited["password"] = f"rotated-{n}"
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(edited))
+        clients.now[0] += clients.max_age
+        client = clients.get(SETTINGS, client)
+    assert (clients.builds, len(clients)) == (4, 1)
+
+
+async def test_polls_run_with_the_triggers_log_context(pinpoint_emulator, monkeypatch):
+    import structlog
+
+    from airflow_provider_pinpoint._waiting import ExportJobWait
+
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/ctx")
+    seen = []
+    original = ExportJobWait.poll
+
+    def poll(wait, hook):
+        seen.append(structlog.contextvars.get_contextvars().get("trigger_id"))
+        return original(wait, hook)
+
+    monkeypatch.setattr(ExportJobWait, "poll", poll)
+    structlog.contextvars.bind_contextvars(trigger_id=42)  # as Airflow's triggerer binds it
+    try:
+        event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    finally:
+        structlog.contextvars.unbind_contextvars("trigger_id")
+    assert event["status"] == "success" and seen == [42]  # its log lines reach the task's log
