@@ -375,23 +375,21 @@ def test_a_connection_edited_again_and_again_leaves_one_client_behind(
 
 
 async def test_polls_run_with_the_triggers_log_context(pinpoint_emulator, monkeypatch):
-    import structlog
+    import contextvars
 
     from airflow_provider_pinpoint._waiting import ExportJobWait
 
     seed = pinpoint_emulator.seed(n_endpoints=1)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/ctx")
+    trigger_id = contextvars.ContextVar("trigger_id", default=None)  # as Airflow 3's triggerer binds it
     seen = []
     original = ExportJobWait.poll
 
     def poll(wait, hook):
-        seen.append(structlog.contextvars.get_contextvars().get("trigger_id"))
+        seen.append(trigger_id.get())
         return original(wait, hook)
 
     monkeypatch.setattr(ExportJobWait, "poll", poll)
-    structlog.contextvars.bind_contextvars(trigger_id=42)  # as Airflow's triggerer binds it
-    try:
-        event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
-    finally:
-        structlog.contextvars.unbind_contextvars("trigger_id")
+    trigger_id.set(42)
+    event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
     assert event["status"] == "success" and seen == [42]  # its log lines reach the task's log
