@@ -92,7 +92,7 @@ CASES = {
     ),
     "unknown JobStatus": Case(["SOMETHING_NEW", "SOMETHING_NEW", "COMPLETED"], "completed", 3),
     "never finishing": Case(
-        ["PROCESSING"], "timeout", 6, interval=0.2, timeout=1.0, time_bound=True, message="not finished"
+        ["PROCESSING"], "timeout", 7, interval=0.5, timeout=3.0, time_bound=True, message="not finished"
     ),
     "certificate failure": Case(None, "api_error", 1, endpoint="tls", message="did not verify"),
     "unreachable endpoint": Case(
@@ -289,7 +289,7 @@ def test_every_path_gives_the_same_outcome(
             assert polls["operator waiting"] == polls["operator deferred"] == case.polls, polls
         for path in ("operator waiting", "operator deferred", "sensor poke", "sensor deferred"):
             first_check = 1 if path == "sensor deferred" and case.outcome == "unreachable" else 0
-            assert 2 <= polls[path] - first_check <= case.polls + 2, polls
+            assert 1 <= polls[path] - first_check <= case.polls + 2, polls  # a slow first poll may use it all
         assert 1 <= polls["sensor reschedule"] <= math.ceil(case.timeout) + 2, polls  # pokes >= 1 s apart
     if case.outcome in {"failed", "api_error", "unreachable"}:  # the provider's message, on every path
         messages = {results[path][2] for path in PATHS if path != "sensor reschedule"}
