@@ -99,6 +99,7 @@ class SharedClients:
                 with self._lock:  # a connection whose content changed leaves its old client behind
                     for old in [k for k in self._clients if k[:-1] == key[:-1] and k != key]:
                         del self._clients[old]
+                        self._building.pop(old, None)
                     self._clients[key] = client
                     self.builds += 1
             return client
