@@ -450,17 +450,34 @@ class PinpointHook(AwsBaseHook):
 
         :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
         :return: an iterator of endpoint dicts (Id, ChannelType, Address, ...).
-        :raises ValueError: for a malformed prefix, at once; while iterating, for a file that is
-            not gzip, is cut short, or has a line that is not a JSON object (the message names the
-            file and line number, never the content).
+        :raises ValueError: for a malformed prefix, at once; while iterating, as
+            :meth:`iter_export_file` raises it for any of the files: none is skipped.
         """
         files = self.list_export_files(s3_url_prefix)
-        return (record for url in files for record in self._records(url))
+        return (record for url in files for record in self.iter_export_file(url))
 
-    def _records(self, url: str) -> Iterator[dict[str, Any]]:
-        bucket, key = check_s3_url(url)
-        body = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
-        number = 0
+    def iter_export_file(self, s3_url: str) -> Iterator[dict[str, Any]]:
+        """
+        Yield the endpoint definitions of one export file (S3 GetObject), decompressed while read.
+
+        The unit of work for spreading a large export over workers: list the files with
+        :meth:`list_export_files`, then read each in a task of its own (dynamic task mapping).
+
+        :param s3_url: one file's ``s3://bucket/key``, as :meth:`list_export_files` lists it.
+        :return: an iterator of endpoint dicts (Id, ChannelType, Address, ...).
+        :raises ValueError: for a malformed URL, at once; while iterating, for a file that is empty
+            (0 bytes) or not gzip, is cut short, or has a line that is not a JSON object (the
+            message names the file and line number, never the content).
+        """
+        bucket, key = check_s3_url(s3_url, "s3_url")
+        return self._records(s3_url, bucket, key)
+
+    def _records(self, url: str, bucket: str, key: str) -> Iterator[dict[str, Any]]:
+        answer = self._s3_hook.get_conn().get_object(Bucket=bucket, Key=key)
+        body, number = answer["Body"], 0
+        if not answer.get("ContentLength"):
+            body.close()
+            raise ValueError(f"{url} is empty (0 bytes): not a gzip export file")
         try:
             with gzip.GzipFile(fileobj=body, mode="rb") as stream:
                 for number, line in enumerate(stream, start=1):

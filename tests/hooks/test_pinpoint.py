@@ -379,6 +379,30 @@ def test_export_reader_refuses_broken_files_naming_only_the_file(hook):
     assert "example.com" not in str(raised.value)
 
 
+@mock_aws
+def test_an_empty_export_file_is_an_error_not_a_short_count(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    put_export(s3, "exports", "run/part-0.gz", [{"Id": "a"}, {"Id": "b"}])
+    s3.put_object(Bucket="exports", Key="run/part-1.gz", Body=b"")
+    with pytest.raises(ValueError, match=r"s3://exports/run/part-1.gz is empty \(0 bytes\)"):
+        list(hook.iter_exported_endpoints("s3://exports/run"))
+    with pytest.raises(ValueError, match=r"s3://exports/run/part-1.gz is empty"):
+        list(hook.iter_export_file("s3://exports/run/part-1.gz"))
+
+
+@mock_aws
+def test_one_export_file_is_read_on_its_own(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    put_export(s3, "exports", "run/part-0.gz", [{"Id": "a"}, {"Id": "b"}])
+    put_export(s3, "exports", "run/part-1.gz", [{"Id": "c"}])
+    files = hook.list_export_files("s3://exports/run")
+    assert [[r["Id"] for r in hook.iter_export_file(url)] for url in files] == [["a", "b"], ["c"]]
+    with pytest.raises(ValueError, match="s3_url.*'exports/run/part-0.gz'"):
+        hook.iter_export_file("exports/run/part-0.gz")  # checked when called, before any call
+
+
 def test_listing_arguments_are_checked_when_called_not_when_iterated(hook, stub):
     with pytest.raises(ValueError, match="page_size"):
         hook.iter_segment_export_jobs(APP, SEG, page_size=0)  # no next() needed
