@@ -22,8 +22,9 @@ except ImportError:  # Airflow 2.10 - 3.1
     )
 
 try:  # Airflow 3.x
-    from airflow.sdk import PokeReturnValue
-except ImportError:  # Airflow 2.10
+    from airflow.sdk import Asset, AssetAlias, PokeReturnValue
+except ImportError:  # Airflow 2.10: assets were datasets
+    from airflow.datasets import Dataset as Asset, DatasetAlias as AssetAlias  # type: ignore[assignment]
     from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
 
 try:  # newer Airflow 3.x
@@ -37,6 +38,8 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "Asset",
+    "AssetAlias",
     "BaseTrigger",
     "PokeReturnValue",
     "TaskDeferred",

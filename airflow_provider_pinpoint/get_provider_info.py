@@ -22,5 +22,6 @@ def get_provider_info() -> dict:
                 "tags": ["aws"],
             }
         ],
+        "extra-links": ["airflow_provider_pinpoint.links.pinpoint.SegmentExportS3Link"],
         **modules,
     }

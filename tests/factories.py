@@ -36,6 +36,17 @@ def job(job_id: str, status: str = "COMPLETED", created: str = "2026-01-01T00:00
     }
 
 
+def pushed(job_id: str, prefix: str | None = None, region: str = "us-east-1") -> dict:
+    """What a task pushes to XCom besides return_value once it knows where the export writes.
+
+    ``job_id``, and the console link's data for ``prefix`` (default: where :func:`job` writes) in
+    the ``aws`` partition.
+    """
+    bucket, _, key = (prefix or f"s3://bucket/{job_id}").removeprefix("s3://").partition("/")
+    link = {"region_name": region, "aws_domain": "aws.amazon.com", "bucket": bucket, "prefix": f"{key}/"}
+    return {"job_id": job_id, "pinpoint_export_s3": link}
+
+
 def page(items: list[dict], token: str | None = None) -> dict:
     """One page of a GetSegmentExportJobs answer."""
     body: dict = {"Item": items}
@@ -144,18 +155,18 @@ def execute(task, context):
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
 
-def load_dagbag():
-    """A DagBag of the example DAGs, from the module each Airflow line keeps it in."""
+def load_dagbag(folder: Path = EXAMPLES):
+    """A DagBag of the example DAGs (or another folder's), from the module each Airflow line keeps it in."""
     try:  # Airflow 3.2+
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 2.10 - 3.1
         from airflow.models.dagbag import DagBag
-    return DagBag(dag_folder=str(EXAMPLES))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
+    return DagBag(dag_folder=str(folder))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
 
 
-def fresh_dag(dag_id: str, **task_settings):
+def fresh_dag(dag_id: str, folder: Path = EXAMPLES, **task_settings):
     """The DAG from a fresh DagBag, with test-speed waits and the given task attributes."""
-    dag = load_dagbag().get_dag(dag_id)
+    dag = load_dagbag(folder).get_dag(dag_id)
     if not hasattr(dag, "test"):  # Airflow 3.0: the Task SDK DAG runs through the core DAG class
         from airflow.models.dag import DAG
 

@@ -32,6 +32,7 @@ from tests.factories import (
     job,
     make_operator,
     make_sensor,
+    pushed,
     start_export,
 )
 
@@ -62,7 +63,9 @@ def test_operator_survives_faults(pinpoint_emulator, no_backoff_sleep, capsys, f
     created = [status for op, status in pinpoint_emulator.request_log if op == "CreateExportJob"]
     assert created.count(202) == 1  # one export, however many throttled tries it took
     jobs = pinpoint_emulator.client("pinpoint").get_export_jobs(ApplicationId=seed.application_id)
-    assert context["ti"].xcom == {"job_id": jobs["ExportJobsResponse"]["Item"][0]["Id"]}
+    assert context["ti"].xcom == pushed(
+        jobs["ExportJobsResponse"]["Item"][0]["Id"], f"{seed.s3_base_prefix}/run"
+    )
     if fault == "burst of 20 429s":  # 20 throttles = 5 calls of 4 attempts, each logged as asked again
         logged = capsys.readouterr().out
         assert len(re.findall(r"did not answer \(TooManyRequestsException", logged)) == 5
@@ -80,7 +83,7 @@ def test_sensor_survives_faults(pinpoint_emulator, no_backoff_sleep, capsys, fau
         seed, job_id=started["Id"], timeout=120, deferrable=deferrable, botocore_config=RETRYING
     )
     assert execute(sensor, context) == f"{seed.s3_base_prefix}/x"
-    assert context["ti"].xcom == {"job_id": started["Id"]}
+    assert context["ti"].xcom == pushed(started["Id"], f"{seed.s3_base_prefix}/x")
     assert pinpoint_emulator.faults.injected > 0
     if fault == "burst of 20 429s":
         logged = capsys.readouterr().out

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_pinpoint._compat import conf
+from airflow_provider_pinpoint._task import ExportJobTask
 from airflow_provider_pinpoint._validation import check_wait
-from airflow_provider_pinpoint._waiting import THROTTLED_MIN_DELAY, ExportJobWait, Outcome
+from airflow_provider_pinpoint._waiting import THROTTLED_MIN_DELAY, Outcome
 from airflow_provider_pinpoint.exceptions import ExportJobTimeoutError
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook, job_state
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["ExportJobTimeoutError", "SegmentExportJobOperator"]
 
 
-class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
+class SegmentExportJobOperator(ExportJobTask, AwsBaseOperator[PinpointHook]):
     """
     Start a Pinpoint segment export job (CreateExportJob) and, by default, wait until it finishes.
 
     Pushes to XCom: ``job_id`` = the export job's Id, as soon as the job exists; ``return_value``
     = the job's S3UrlPrefix (from the job's Definition, or the prefix asked for when Pinpoint
-    returns an empty Definition). Use a unique prefix per run, e.g. with ``{{ run_id }}``.
+    returns an empty Definition); ``pinpoint_export_s3`` = the console link's data. Use a unique
+    prefix per run, e.g. with ``{{ run_id }}``.
 
     A FAILED job raises ``AirflowFailException`` with the failure details (no useless retries);
     FAILING keeps waiting unless ``fail_on_failing``. Throttling and 5xx answers while waiting
@@ -57,6 +58,9 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
     :param deferrable: wait in the triggerer instead of a worker slot (needs a running
         triggerer). Defaults to ``[operators] default_deferrable``.
     :param reuse_existing_job: on a retry, adopt this run's export instead of starting another.
+    :param asset_alias: the name of an asset alias (not templated). The task declares it in its
+        outlets and, when the export completes, adds an asset event for the S3UrlPrefix with
+        ``extra`` = job_id, segment_id and application_id. None adds nothing.
     :param aws_conn_id: the Airflow AWS connection (default ``aws_default``); None uses boto3's
         default credential chain.
     :param region_name: AWS Region; None uses the connection's.
@@ -64,11 +68,10 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
     :param botocore_config: botocore client configuration as a dict.
     """
 
-    aws_hook_class = PinpointHook
     template_fields: Sequence[str] = aws_template_fields(
         "application_id", "segment_id", "role_arn", "s3_url_prefix"
     )
-    ui_color = "#f7c4d9"
+    timeout_error = ExportJobTimeoutError
 
     def __init__(
         self,
@@ -84,9 +87,10 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         fail_on_failing: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         reuse_existing_job: bool = True,
+        asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._outlets(asset_alias, kwargs))
         self.application_id = application_id
         self.segment_id = segment_id
         self.role_arn = role_arn
@@ -98,6 +102,7 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
         self.fail_on_failing = fail_on_failing
         self.deferrable = deferrable
         self.reuse_existing_job = reuse_existing_job
+        self.asset_alias = asset_alias
 
     def execute(self, context: Context) -> str | None:
         """
@@ -124,55 +129,33 @@ class SegmentExportJobOperator(AwsBaseOperator[PinpointHook]):
             adopt_since=adopt_since,
             fail_on_failing=self.fail_on_failing,
         )
-        if adopted:
-            self.log.info(
-                "Try %d: adopting export job %s (%s) to %s instead of starting another.",
-                try_number,
-                job["Id"],
-                job.get("JobStatus"),
-                self.s3_url_prefix,
-            )
-        else:
-            self.log.info("Started Pinpoint export job %s to %s.", job["Id"], self.s3_url_prefix)
+        what = f"Try {try_number}: adopting" if adopted else "Started Pinpoint"
+        self.log.info(
+            "%s export job %s (%s) to %s.", what, job["Id"], job.get("JobStatus"), self.s3_url_prefix
+        )
         context["ti"].xcom_push(key="job_id", value=job["Id"])
-        if not self.wait_for_completion or job_state(job).outcome == "completed":  # e.g. an adopted job
-            return (job.get("Definition") or {}).get("S3UrlPrefix") or self.s3_url_prefix
+        state = job_state(job)
+        if state.outcome == "completed":  # an adopted job
+            prefix = (job.get("Definition") or {}).get("S3UrlPrefix")
+            return self._finish(context, Outcome("completed", job["Id"], state.message, prefix))
+        if not self.wait_for_completion:
+            self._persist_link(context, self.s3_url_prefix)
+            return self.s3_url_prefix
         if self.deferrable:
             budget = self.waiter_max_attempts * max(float(self.waiter_delay), THROTTLED_MIN_DELAY)
-            self.defer(
-                trigger=SegmentExportJobTrigger.for_task(
-                    self,
-                    job_id=job["Id"],
-                    s3_url_prefix=self.s3_url_prefix,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                ),
-                method_name="execute_complete",
-                # the trigger's own timeout event comes first; this covers the polls' own time
-                timeout=timedelta(seconds=budget + max(60.0, 0.1 * budget)),
+            self._defer(  # the trigger's own timeout event comes first; this covers the polls' own time
+                budget + max(60.0, 0.1 * budget),
+                job_id=job["Id"],
+                s3_url_prefix=self.s3_url_prefix,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
             )
-        wait = ExportJobWait(
-            application_id=self.application_id,
+        wait = self._wait(
             job_id=job["Id"],
             s3_url_prefix=self.s3_url_prefix,
             waiter_delay=self.waiter_delay,
             max_attempts=self.waiter_max_attempts,
-            fail_on_failing=self.fail_on_failing,
-            log=self.log,
         )
         while (outcome := wait.poll(self.hook)) is None:
             time.sleep(wait.next_delay)
-        return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
-        """
-        Resume after the trigger fired.
-
-        :return: the S3UrlPrefix (XCom ``return_value``).
-        :raises AirflowFailException: the job failed.
-        :raises ExportJobTimeoutError: the job was not finished after waiter_max_attempts polls.
-        :raises PinpointApiError: a permanent API error or a missing event.
-        :raises PinpointUnreachableError: every poll found the endpoint unreachable.
-        """
-        outcome = Outcome.from_event(event)
-        return outcome.result(self.log, timeout_error=ExportJobTimeoutError) or self.s3_url_prefix
+        return self._finish(context, outcome)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
@@ -17,17 +16,17 @@ from airflow_provider_pinpoint._compat import (
     PokeReturnValue,
     conf,
 )
+from airflow_provider_pinpoint._task import ExportJobTask
 from airflow_provider_pinpoint._validation import check_id
-from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
+from airflow_provider_pinpoint._waiting import ExportJobWait
 from airflow_provider_pinpoint.exceptions import PinpointUnreachableError
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
-from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
+class SegmentExportJobSensor(ExportJobTask, AwsBaseSensor[PinpointHook]):
     """
     Wait until a Pinpoint segment export job's JobStatus is terminal.
 
@@ -36,7 +35,8 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
     ``fail_on_failing``. Throttling and 5xx answers count as "not done yet", never as an outcome.
 
     Pushes to XCom: ``return_value`` = the job's S3UrlPrefix (str, or None with a warning when
-    Pinpoint reports none) and ``job_id`` = the job's Id.
+    Pinpoint reports none), ``job_id`` = the job's Id and ``pinpoint_export_s3`` = the console
+    link's data.
 
     :param application_id: the Pinpoint ApplicationId (templated).
     :param segment_id: the SegmentId (templated).
@@ -48,6 +48,9 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         triggerer). Defaults to ``[operators] default_deferrable``. The first check runs on the
         worker, so a finished job never defers; with no export job yet (and no ``job_id``) the
         trigger waits for one to appear and then for it to finish.
+    :param asset_alias: the name of an asset alias (not templated). The task declares it in its
+        outlets and, when the job has COMPLETED, adds an asset event for the S3UrlPrefix with
+        ``extra`` = job_id, segment_id and application_id. None adds nothing.
     :param poke_interval: seconds between checks (also the trigger's waiter_delay).
     :param timeout: seconds before the sensor times out (``AirflowSensorTimeout``).
     :param aws_conn_id: the Airflow AWS connection (default ``aws_default``); None uses boto3's
@@ -57,9 +60,8 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
     :param botocore_config: botocore client configuration as a dict.
     """
 
-    aws_hook_class = PinpointHook
     template_fields: Sequence[str] = aws_template_fields("application_id", "segment_id", "job_id")
-    ui_color = "#f7c4d9"
+    timeout_error = AirflowSensorTimeout
 
     def __init__(
         self,
@@ -69,15 +71,17 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         job_id: str | None = None,
         fail_on_failing: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._outlets(asset_alias, kwargs))
         self.application_id = application_id
         self.segment_id = segment_id
         self.job_id = job_id
         self.fail_on_failing = fail_on_failing
         self.deferrable = deferrable
-        self._wait: ExportJobWait | None = None
+        self.asset_alias = asset_alias
+        self._current: ExportJobWait | None = None
 
     def _validate(self) -> None:
         check_id("application_id", self.application_id)
@@ -90,17 +94,14 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         Nothing survives between pokes in reschedule mode, so there an unreachable endpoint ends
         the wait at the sensor's ``timeout``, not by the ``UNREACHABLE_AFTER`` window.
         """
-        if self._wait is None or self.reschedule:
-            self._wait = ExportJobWait(
-                application_id=self.application_id,
+        if self._current is None or self.reschedule:
+            self._current = self._wait(
                 job_id=self.job_id,
                 segment_id=self.segment_id,
                 waiter_delay=self.poke_interval,
-                fail_on_failing=self.fail_on_failing,
                 follow_newest=True,
-                log=self.log,
             )
-        return self._wait
+        return self._current
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """
@@ -121,31 +122,19 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         wait = self._wait_for()
         outcome = wait.poll(self.hook)
         if outcome is not None:
-            prefix = outcome.result(self.log, timeout_error=AirflowSensorTimeout)
-            return PokeReturnValue(is_done=True, xcom_value=self._finish(context, outcome.job_id, prefix))
+            return PokeReturnValue(is_done=True, xcom_value=self._finish(context, outcome))
         if self.deferrable:
             interval = max(float(self.poke_interval), 0.0)
-            self.defer(
-                trigger=SegmentExportJobTrigger.for_task(
-                    self,
-                    job_id=wait.current_job_id,
-                    segment_id=self.segment_id,
-                    waiter_delay=interval,
-                    waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout),
+            self._defer(
+                self.timeout,
+                job_id=wait.current_job_id,
+                segment_id=self.segment_id,
+                waiter_delay=interval,
+                waiter_max_attempts=max(1, math.ceil(self.timeout / max(interval, 0.001))),
             )
         if not self.reschedule:  # a throttled poke waits at least THROTTLED_MIN_DELAY seconds
             time.sleep(max(0.0, wait.next_delay - float(self.poke_interval)))
         return False
-
-    def _finish(self, context: Context, job_id: str | None, prefix: str | None) -> str | None:
-        """Push ``job_id`` and return the S3UrlPrefix for ``return_value``."""
-        context["ti"].xcom_push(key="job_id", value=job_id)
-        if not prefix:
-            self.log.warning("Export job %s reports no S3UrlPrefix; pushing None to XCom.", job_id)
-        return prefix
 
     def execute(self, context: Context) -> Any:
         """
@@ -156,27 +145,13 @@ class SegmentExportJobSensor(AwsBaseSensor[PinpointHook]):
         In poke mode, when the sensor times out while every poke found the endpoint unreachable,
         it raises :class:`PinpointUnreachableError` instead (never a skip).
         """
-        self._wait = None
+        self._current = None
         try:
             return super().execute(context)
         except (AirflowSensorTimeout, AirflowSkipException) as error:
-            wait = self._wait
+            wait = self._current
             if not self.reschedule and wait is not None and wait.all_unreachable and wait.last_error:
                 raise PinpointUnreachableError(wait.unreachable().message) from error
             if isinstance(error, AirflowSkipException) and error.__cause__ is not None:
                 raise AirflowSkipException(f"{error} {error.__cause__}") from error.__cause__
             raise
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
-        """
-        Resume after the trigger fired.
-
-        :return: the S3UrlPrefix (XCom ``return_value``); ``job_id`` is pushed too.
-        :raises AirflowFailException: the job failed (soft_fail skips).
-        :raises AirflowSensorTimeout: the job was not finished within the timeout (soft_fail skips).
-        :raises PinpointApiError: a permanent API error or a missing event (soft_fail does not skip).
-        :raises PinpointUnreachableError: the endpoint could not be reached (soft_fail does not skip).
-        """
-        outcome = Outcome.from_event(event)
-        prefix = outcome.result(self.log, timeout_error=AirflowSensorTimeout)
-        return self._finish(context, outcome.job_id or self.job_id, prefix)

@@ -24,6 +24,7 @@ from tests.factories import (
     job,
     make_operator,
     page,
+    pushed,
     start_export,
 )
 
@@ -63,7 +64,7 @@ def test_creates_one_job_waits_and_pushes_xcom(context):
         stub.read.assert_no_pending_responses()
         stub.create.assert_no_pending_responses()
     assert result == PREFIX
-    assert context["ti"].xcom == {"job_id": "j1"}
+    assert context["ti"].xcom == pushed("j1")
     json.dumps([result, context["ti"].xcom])
 
 
@@ -76,7 +77,7 @@ def test_without_waiting_returns_after_create(context):
     with stubbed(op) as stub:
         stub.create.add_response("create_export_job", {"ExportJobResponse": job("j1", "CREATED")}, request)
         assert op.execute(context) == PREFIX
-    assert context["ti"].xcom == {"job_id": "j1"}
+    assert context["ti"].xcom == pushed("j1")
 
 
 def test_failed_job_fails_the_task_with_details_and_keeps_job_id(context):
@@ -160,7 +161,7 @@ def test_retry_adopts_this_runs_running_export(context):
         )
         stub.read.add_response("get_export_job", {"ExportJobResponse": job("j1")})
         assert op.execute(context) == PREFIX  # no create_export_job was stubbed
-    assert context["ti"].xcom == {"job_id": "j1"}
+    assert context["ti"].xcom == pushed("j1")
 
 
 def test_retry_without_a_matching_export_starts_one(context):
@@ -175,7 +176,7 @@ def test_retry_without_a_matching_export_starts_one(context):
             "create_export_job", {"ExportJobResponse": job("j2", "CREATED")}, CREATE_REQUEST
         )
         op.execute(context)
-    assert context["ti"].xcom == {"job_id": "j2"}
+    assert context["ti"].xcom == pushed("j2", PREFIX)
 
 
 def test_retry_with_reuse_off_starts_a_new_job(context):
@@ -185,7 +186,7 @@ def test_retry_with_reuse_off_starts_a_new_job(context):
     with stubbed(op) as stub:
         stub.create.add_response("create_export_job", {"ExportJobResponse": job("j3", "CREATED")})
         op.execute(context)
-    assert context["ti"].xcom == {"job_id": "j3"}
+    assert context["ti"].xcom == pushed("j3", PREFIX)
 
 
 # ------------------------------------------------------------------ deferrable
@@ -268,7 +269,7 @@ def test_second_try_adopts_the_running_export_instead_of_starting_another(pinpoi
     pinpoint_emulator.script_job(seed.application_id, first_job, ["PROCESSING", "COMPLETED"])
     second = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
     assert make_operator(seed, "run-7").execute(second) == f"{seed.s3_base_prefix}/run-7"
-    assert second["ti"].xcom == {"job_id": first_job}
+    assert second["ti"].xcom == pushed(first_job, f"{seed.s3_base_prefix}/run-7")
     assert pinpoint_emulator.calls("CreateExportJob") == 1
     assert f"Try 2: adopting export job {first_job} (PROCESSING)" in capsys.readouterr().out + caplog.text
 
@@ -311,5 +312,5 @@ def test_an_adopted_job_that_already_completed_is_not_waited_on(pinpoint_emulato
     run = SimpleNamespace(start_date=datetime.now(timezone.utc) - timedelta(minutes=1))
     context = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
     assert op.execute(context) == f"{seed.s3_base_prefix}/done"  # no TaskDeferred
-    assert context["ti"].xcom == {"job_id": job["Id"]}
+    assert context["ti"].xcom == pushed(job["Id"], f"{seed.s3_base_prefix}/done")
     assert pinpoint_emulator.calls("CreateExportJob") == 1  # the one started above

@@ -28,6 +28,7 @@ from tests.factories import (
     job,
     make_sensor,
     page,
+    pushed,
     start_export,
 )
 
@@ -60,7 +61,7 @@ def test_completed_pushes_prefix_and_job_id_as_plain_strings(context):
         result = sensor.poke(context)
     assert isinstance(result, PokeReturnValue)
     assert result.xcom_value == "s3://bucket/j1"
-    assert context["ti"].xcom == {"job_id": "j1"}
+    assert context["ti"].xcom == pushed("j1")
     json.dumps([result.xcom_value, context["ti"].xcom])
 
 
@@ -112,7 +113,7 @@ def test_without_job_id_waits_on_the_newest_job_each_poke(context):
             ),
         )
         assert sensor.poke(context).xcom_value == "s3://bucket/new"
-    assert context["ti"].xcom == {"job_id": "new"}
+    assert context["ti"].xcom == pushed("new")
 
 
 def test_throttled_poke_is_not_done_and_not_failed(context):
@@ -194,7 +195,7 @@ def test_execute_complete_success(context):
         context, {"status": "success", "job_id": "j1", "s3_url_prefix": "s3://b/x"}
     )
     assert result == "s3://b/x"
-    assert context["ti"].xcom == {"job_id": "j1"}
+    assert context["ti"].xcom == pushed("j1", "s3://b/x")
 
 
 @pytest.mark.parametrize(
@@ -299,7 +300,7 @@ def test_sensor_takes_the_prefix_from_the_listing_when_definition_is_empty(pinpo
     context = {"ti": FakeTaskInstance()}
     result = make_sensor(seed, job_id=job_id).poke(context)
     assert result.xcom_value == f"{seed.s3_base_prefix}/e"
-    assert context["ti"].xcom == {"job_id": job_id}
+    assert context["ti"].xcom == pushed(job_id, f"{seed.s3_base_prefix}/e")
 
 
 def test_sensor_pushes_none_when_no_prefix_is_reported_anywhere(pinpoint_emulator, capsys, caplog):

@@ -16,7 +16,7 @@ from botocore.exceptions import ConnectionClosedError
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointTransientError
 from airflow_provider_pinpoint.testing import PinpointEmulator, SeedResult
 from airflow_provider_pinpoint.testing.__main__ import call_control
-from tests.factories import FakeTaskInstance, make_operator, start_export
+from tests.factories import FakeTaskInstance, make_operator, pushed, start_export
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 READS = ["GetExportJob", "GetSegmentExportJobs"]
@@ -213,7 +213,7 @@ def test_a_lost_answer_is_adopted_by_the_operators_retry(
 
     retry = {"ti": FakeTaskInstance(try_number=2), "dag_run": run}
     assert make_operator(seeded, "run-lost").execute(retry) == f"{seeded.s3_base_prefix}/run-lost"
-    assert retry["ti"].xcom == {"job_id": lost["Id"]}
+    assert retry["ti"].xcom == pushed(lost["Id"], f"{seeded.s3_base_prefix}/run-lost")
     jobs = control(pinpoint_emulator, "/jobs")["jobs"]
     assert [j["Id"] for j in jobs] == [lost["Id"]]  # exactly one export job
     assert jobs[0]["JobStatus"] == "COMPLETED"
