@@ -3,7 +3,8 @@ Export an Amazon Pinpoint segment to S3, wait for the export, and count what it 
 
 The same DAG runs against AWS and against the local Pinpoint emulator (``make demo``): only the
 ``aws_default`` connection differs. Every run exports to its own prefix (the base prefix plus
-the run id), so runs never mix their files.
+the run id), so runs never mix their files. A completed export also adds an asset event on the
+alias ``pinpoint-segment-export``, which starts ``example_pinpoint_export_consumer``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ with DAG(
         s3_url_prefix="{{ params.s3_base_prefix }}/{{ run_id }}",
         waiter_delay=10,
         waiter_max_attempts=360,
+        # On completion: an asset event for the export's prefix, which starts
+        # example_pinpoint_export_consumer.
+        asset_alias="pinpoint-segment-export",
     )
 
     @task
