@@ -14,7 +14,7 @@ try:  # Airflow 3.2+: the exceptions a task raises moved together
         TaskDeferred,
     )
 except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import (  # type: ignore[no-redef]
         AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
@@ -24,13 +24,13 @@ except ImportError:  # Airflow 2.10 - 3.1
 try:  # Airflow 3.x
     from airflow.sdk import Asset, AssetAlias, PokeReturnValue
 except ImportError:  # Airflow 2.10: assets were datasets
-    from airflow.datasets import Dataset as Asset, DatasetAlias as AssetAlias  # type: ignore[assignment]
+    from airflow.datasets import Dataset as Asset, DatasetAlias as AssetAlias  # type: ignore[no-redef]
     from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
 
 try:  # newer Airflow 3.x
     from airflow.sdk.configuration import conf
 except ImportError:  # Airflow 2.10 - 3.1
-    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.configuration import conf
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 

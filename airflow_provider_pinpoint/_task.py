@@ -19,18 +19,26 @@ from airflow_provider_pinpoint.links.pinpoint import SegmentExportS3Link
 from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
 if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
     from airflow.sdk import Context
 
+    _Task = AwsBaseOperator[PinpointHook]  # for the type checker: what the mixin is mixed into
+else:
+    _Task = object
 
-class ExportJobTask:
+
+class ExportJobTask(_Task):
     """The part of the operator and the sensor that waits for an export job and reports it."""
 
     aws_hook_class = PinpointHook
     operator_extra_links = (SegmentExportS3Link(),)
     ui_color = "#f7c4d9"
     timeout_error: type[Exception] = TimeoutError
+    application_id: str
+    segment_id: str
+    fail_on_failing: bool
+    asset_alias: str | None
     job_id: str | None = None
-    s3_url_prefix: str | None = None
     written: str | None = None  # the S3UrlPrefix of the export this task saw complete
 
     @staticmethod
@@ -60,7 +68,8 @@ class ExportJobTask:
 
     def _finish(self, context: Context, outcome: Outcome) -> str | None:
         """The S3UrlPrefix of a completed export, with job_id, link and asset event; else raises."""
-        prefix = outcome.result(self.log, timeout_error=self.timeout_error) or self.s3_url_prefix
+        asked = getattr(self, "s3_url_prefix", None)  # the operator's, when Pinpoint reports none
+        prefix = outcome.result(self.log, timeout_error=self.timeout_error) or asked
         job_id = outcome.job_id or self.job_id
         context["ti"].xcom_push(key="job_id", value=job_id)
         if not prefix:
@@ -69,7 +78,8 @@ class ExportJobTask:
         self._persist_link(context, prefix)
         self.written = prefix
         if self.asset_alias:
-            extra = {"job_id": job_id, "segment_id": self.segment_id, "application_id": self.application_id}
+            extra: dict[str, Any] = {"job_id": job_id, "segment_id": self.segment_id}
+            extra["application_id"] = self.application_id
             context["outlet_events"][AssetAlias(self.asset_alias)].add(Asset(uri=prefix), extra=extra)
         return prefix
 

@@ -161,7 +161,8 @@ def pinpoint_error(
 
 
 def _request_id(error: ClientError) -> str | None:
-    return error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get("RequestId")
+    found = error.response.get("RequestID") or error.response.get("ResponseMetadata", {}).get("RequestId")
+    return str(found) if found else None
 
 
 def _short(error: BaseException) -> str:

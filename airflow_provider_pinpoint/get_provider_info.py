@@ -1,9 +1,11 @@
 """The ``apache_airflow_provider`` entry point: a dict, importing nothing but the package version."""
 
+from typing import Any
+
 from airflow_provider_pinpoint import __version__
 
 
-def get_provider_info() -> dict:
+def get_provider_info() -> dict[str, Any]:
     """Describe this provider to Airflow's ProvidersManager."""
     name = "Amazon Pinpoint"
     modules = {

@@ -83,7 +83,7 @@ def _measure(emulator: Any, history: int, runs: int) -> dict[str, tuple[int, flo
 
     def sensor(job_id: str | None) -> Callable[[], bool]:
         task = SegmentExportJobSensor(task_id="wait", application_id=app, segment_id=segment, job_id=job_id)
-        return lambda: bool(task.poke({}))  # type: ignore[arg-type]
+        return lambda: bool(task.poke({}))
 
     pokes = {
         OURS_WITH_ID: sensor(running),

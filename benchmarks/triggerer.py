@@ -123,7 +123,7 @@ def _client_process(spec: dict[str, Any]) -> dict[str, Any]:
 
     from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
 
-    reset_logging()
+    reset_logging()  # type: ignore[no-untyped-call]
     channel = open(os.devnull, "wb", buffering=0)  # noqa: SIM115 - open for the whole process, as Airflow's
     configure_logging(json_output=True, output=channel, sending_to_supervisor=True)
     import structlog

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
@@ -34,6 +34,10 @@ from airflow_provider_pinpoint.exceptions import (  # the errors stay importable
     is_transient as is_transient,
     pinpoint_error,
 )
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from mypy_boto3_pinpoint import PinpointClient
 
 #: The JobStatus that means the export finished and wrote all its files.
 JOB_SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
@@ -96,14 +100,10 @@ def job_state(job: dict[str, Any], *, fail_on_failing: bool = False) -> JobState
         failures = [raw] if isinstance(raw, str) else list(raw)
         shown = "; ".join(str(f) for f in failures[:5]) or "none reported"
         more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        return JobState(
-            "failed",
-            status,
-            f"Pinpoint export job {job_id} of application {job.get('ApplicationId', '?')} ended {status}: "
-            f"TotalFailures={job.get('TotalFailures', '?')}, "
-            f"FailedPieces={job.get('FailedPieces', '?')}/{job.get('TotalPieces', '?')}. "
-            f"Failures: {shown}{more}",
-        )
+        counts = f"TotalFailures={job.get('TotalFailures', '?')}, FailedPieces={job.get('FailedPieces', '?')}"
+        what = f"Pinpoint export job {job_id} of application {job.get('ApplicationId', '?')} ended {status}"
+        message = f"{what}: {counts}/{job.get('TotalPieces', '?')}. Failures: {shown}{more}"
+        return JobState("failed", status, message)
     unknown = status not in JOB_INTERMEDIATE_STATES
     note = " (not a documented JobStatus; still waiting)" if unknown else ""
     return JobState("running", status, f"Export job {job_id} is {status}{note}: {progress}.", unknown)
@@ -151,29 +151,31 @@ class PinpointHook(AwsBaseHook):
         self.max_pool_connections = max_pool_connections
 
     @cached_property
-    def conn(self):  # type: ignore[override]
+    def conn(self) -> PinpointClient:
         """The boto3 pinpoint client (cached), with ``standard`` retries unless configured otherwise."""
         config = self.config
         if config.retries is None and not os.environ.get("AWS_RETRY_MODE"):
             config = config.merge(Config(retries={"mode": "standard"}))
         if self.max_pool_connections and (config.max_pool_connections or 10) < self.max_pool_connections:
             config = config.merge(Config(max_pool_connections=self.max_pool_connections))
-        return self.get_client_type(region_name=self.region_name, config=config)
+        client: PinpointClient = self.get_client_type(region_name=self.region_name, config=config)
+        return client
 
     @cached_property
-    def conn_without_retries(self):
+    def conn_without_retries(self) -> PinpointClient:
         """The pinpoint client (cached) that never re-sends a request, for non-idempotent CreateExportJob."""
         config = self.config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-        return self.get_client_type(region_name=self.region_name, config=config)
+        client: PinpointClient = self.get_client_type(region_name=self.region_name, config=config)
+        return client
 
-    def _call(self, operation: str, subject: str, method: Callable[..., dict], **kwargs: Any) -> dict:
+    def _call(self, operation: str, subject: str, method: Callable[..., Any], **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except (ClientError, ConnectionError, HTTPClientError) as error:
             raise pinpoint_error(operation, subject, error) from error
 
     def _pages(
-        self, operation: str, method: Callable[..., dict], key: str, subject: str, params: dict[str, Any]
+        self, operation: str, method: Callable[..., Any], key: str, subject: str, params: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         """Every item of a Pinpoint list operation, one page at a time, passing NextToken back as Token."""
         seen: set[str] = set()
@@ -249,9 +251,9 @@ class PinpointHook(AwsBaseHook):
 
     def _get_export_job(self, application_id: str, job_id: str, subject: str) -> dict[str, Any]:
         method = self.conn.get_export_job
-        return self._call("GetExportJob", subject, method, ApplicationId=application_id, JobId=job_id)[
-            "ExportJobResponse"
-        ]
+        answer = self._call("GetExportJob", subject, method, ApplicationId=application_id, JobId=job_id)
+        job: dict[str, Any] = answer["ExportJobResponse"]
+        return job
 
     def get_segment_export_job(
         self, application_id: str, segment_id: str, job_id: str | None = None
@@ -313,7 +315,7 @@ class PinpointHook(AwsBaseHook):
         :return: the prefix, or None when Pinpoint reports it nowhere.
         :raises PinpointTransientError: the listing was throttled (ask again).
         """
-        prefix = (job.get("Definition") or {}).get("S3UrlPrefix")
+        prefix: str | None = (job.get("Definition") or {}).get("S3UrlPrefix")
         if prefix:
             return prefix
         jobs = self.iter_segment_export_jobs(application_id, segment_id)
@@ -416,11 +418,11 @@ class PinpointHook(AwsBaseHook):
 
     # ---------------------------------------------------------------- reading an export
     @cached_property
-    def _s3_hook(self):
+    def _s3_hook(self) -> S3Hook:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        settings = {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify}
-        return S3Hook(config=self._config, **settings)
+        settings: dict[str, Any] = {"region_name": self.region_name, "verify": self.verify}
+        return S3Hook(aws_conn_id=self.aws_conn_id, config=self._config, **settings)
 
     def list_export_files(self, s3_url_prefix: str) -> list[str]:
         """

@@ -78,7 +78,7 @@ class ControlError(Exception):
 
 def is_control_request(environ: dict[str, Any]) -> bool:
     """Whether a request is for the control API (its path is ``/_emulator`` or below)."""
-    path = environ.get("PATH_INFO", "")
+    path = str(environ.get("PATH_INFO", ""))
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 

@@ -193,7 +193,7 @@ class SegmentExportJobTrigger(BaseTrigger):
     botocore_config: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
 
     @classmethod
     def for_task(cls, task: Any, **kwargs: Any) -> SegmentExportJobTrigger:
@@ -234,6 +234,6 @@ class SegmentExportJobTrigger(BaseTrigger):
             except Exception as error:  # permanent API errors, an unusable connection or setting
                 outcome = Outcome("api_error", wait.current_job_id, str(error))
             if outcome is not None:
-                yield TriggerEvent(outcome.to_event())
+                yield TriggerEvent(outcome.to_event())  # type: ignore[no-untyped-call]
                 return
             await asyncio.sleep(wait.next_delay)
