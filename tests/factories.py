@@ -169,13 +169,39 @@ def fresh_dag(dag_id: str, folder: Path = EXAMPLES, **task_settings):
     dag = load_dagbag(folder).get_dag(dag_id)
     if not hasattr(dag, "test"):  # Airflow 3.0: the Task SDK DAG runs through the core DAG class
         from airflow.models.dag import DAG
+        from airflow.sdk.definitions._internal.expandinput import EXPAND_INPUT_EMPTY
 
         dag = DAG.from_sdk_dag(dag)
+        # from_sdk_dag deep-copies the tasks; a mapped @task checks this sentinel by identity
+        for task in dag.tasks:
+            if getattr(task, "expand_input", None) == EXPAND_INPUT_EMPTY:
+                task.expand_input = EXPAND_INPUT_EMPTY
+        _read_mapped_results_from_the_db()
+    if hasattr(dag, "sync_to_db") and not hasattr(dag, "from_sdk_dag"):
+        # Airflow 2: write the DAG as its DAG processor would, so the asset aliases it declares exist
+        dag.sync_to_db()
     for task in dag.tasks:
         for name, value in {"waiter_delay": 0, "poke_interval": 0, **task_settings}.items():
             if hasattr(task, name):
                 setattr(task, name, value)
     return dag
+
+
+def _read_mapped_results_from_the_db() -> None:
+    """Airflow 3.0's ``dag.test()`` hands a task that reduces mapped results an SDK sequence that
+    only a task runner can read; there, read it from the metadata DB as a deployment's API does."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.execution_time.lazy_sequence import LazyXComSequence
+
+    def values(seq) -> list:
+        source = seq._xcom_arg.operator
+        rows = XComModel.get_many(
+            run_id=seq._ti.run_id, key=seq._xcom_arg.key, dag_ids=source.dag_id, task_ids=source.task_id
+        )
+        return [XComModel.deserialize_value(row) for row in rows.order_by(XComModel.map_index)]
+
+    LazyXComSequence.__len__ = lambda self: len(values(self))
+    LazyXComSequence.__getitem__ = lambda self, index: values(self)[index]
 
 
 def task_states(dag_run) -> dict[str, str]:
