@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from email.parser import Parser
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -47,6 +49,20 @@ def test_wheel_holds_the_package_and_not_tests_or_examples(wheel):
     assert "License-Expression: Apache-2.0" in text
     entry = zipfile.ZipFile(wheel).read(metadata.replace("METADATA", "entry_points.txt")).decode()
     assert "provider_info = airflow_provider_pinpoint.get_provider_info:get_provider_info" in entry
+
+
+def test_wheel_requires_no_type_stub_packages(wheel):
+    """The boto3 stubs (mypy-boto3-*) are for type-checking only: no runtime or extra requirement."""
+    names = zipfile.ZipFile(wheel).namelist()
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = (
+        Parser().parsestr(zipfile.ZipFile(wheel).read(metadata).decode()).get_all("Requires-Dist") or []
+    )
+    required = {
+        re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", r.strip()).group()).lower() for r in requires
+    }
+    assert {"apache-airflow", "apache-airflow-providers-amazon"} <= required
+    assert not [name for name in required if name.startswith("mypy-boto3")]
 
 
 def test_entry_point_registers_the_provider():
