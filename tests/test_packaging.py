@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from email.parser import Parser
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -47,6 +49,20 @@ def test_wheel_holds_the_package_and_not_tests_or_examples(wheel):
     assert "License-Expression: Apache-2.0" in text
     entry = zipfile.ZipFile(wheel).read(metadata.replace("METADATA", "entry_points.txt")).decode()
     assert "provider_info = airflow_provider_pinpoint.get_provider_info:get_provider_info" in entry
+
+
+def test_wheel_requires_no_type_stub_packages(wheel):
+    """The boto3 stubs (mypy-boto3-*) are for type-checking only: no runtime or extra requirement."""
+    names = zipfile.ZipFile(wheel).namelist()
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = (
+        Parser().parsestr(zipfile.ZipFile(wheel).read(metadata).decode()).get_all("Requires-Dist") or []
+    )
+    required = {
+        re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", r.strip()).group()).lower() for r in requires
+    }
+    assert {"apache-airflow", "apache-airflow-providers-amazon"} <= required
+    assert not [name for name in required if name.startswith("mypy-boto3")]
 
 
 def test_entry_point_registers_the_provider():
@@ -106,6 +122,8 @@ import botocore.client, botocore.session
 made = []
 orig = botocore.session.Session.create_client
 botocore.session.Session.create_client = lambda *a, **k: made.append(a) or orig(*a, **k)
+import airflow  # on Airflow 3.3 its start-up imports each installed provider's get_provider_info
+started = set(sys.modules)
 from airflow_provider_pinpoint.operators.pinpoint import SegmentExportJobOperator
 from airflow_provider_pinpoint.sensors.pinpoint import SegmentExportJobSensor
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
@@ -113,7 +131,8 @@ SegmentExportJobOperator(task_id="t", application_id="{{ params.a }}", segment_i
                          role_arn="{{ params.r }}", s3_url_prefix="{{ params.p }}/{{ run_id }}")
 SegmentExportJobSensor(task_id="w", application_id="{{ params.a }}", segment_id="{{ params.s }}")
 optional = sorted(n for n in sys.modules if n.split('.')[0] in {'aiobotocore', 'moto'}
-                  or n.startswith(('airflow_provider_pinpoint.testing', 'airflow.providers.openlineage')))
+                  or n.startswith('airflow_provider_pinpoint.testing')
+                  or (n.startswith('airflow.providers.openlineage') and n not in started))
 print(len(made), optional)
 """
     assert run_python(code).strip() == "0 []"
