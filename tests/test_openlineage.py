@@ -12,12 +12,12 @@ from tests.factories import FakeTaskInstance, execute, make_operator, make_senso
 def extract(task):
     """What the OpenLineage listener extracts from a finished task (``complete=True`` on the 1.x provider)."""
     from airflow.providers.openlineage.extractors.manager import ExtractorManager
-
-    manager, dag_run, ti = ExtractorManager(), FakeDagRun(), FakeTaskInstance()
-    if "complete" in inspect.signature(manager.extract_metadata).parameters:  # the provider's 1.x (Airflow 2)
-        return manager.extract_metadata(dag_run, task, complete=True, task_instance=ti)
     from airflow.utils.state import TaskInstanceState
 
+    manager, dag_run, ti = ExtractorManager(), FakeDagRun(), FakeTaskInstance()
+    ti.state = TaskInstanceState.SUCCESS
+    if "complete" in inspect.signature(manager.extract_metadata).parameters:  # the provider's 1.x (Airflow 2)
+        return manager.extract_metadata(dag_run, task, complete=True, task_instance=ti)
     return manager.extract_metadata(dag_run, task, TaskInstanceState.SUCCESS, ti)
 
 
