@@ -46,8 +46,15 @@ class ExportJobTask(_Task):
         """The task's keyword arguments, with ``AssetAlias(asset_alias)`` added to its outlets."""
         if asset_alias is not None:
             check_id("asset_alias", asset_alias)
-            kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(asset_alias)]
+            outlets = kwargs.get("outlets") or []
+            outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
+            kwargs["outlets"] = outlets + [AssetAlias(asset_alias)] * (AssetAlias(asset_alias) not in outlets)
         return kwargs
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Airflow's ``partial``, with ``asset_alias`` declared in the outlets when the DAG is parsed."""
+        return super().partial(**cls._outlets(kwargs.get("asset_alias"), kwargs))
 
     def _wait(self, **kwargs: Any) -> ExportJobWait:
         return ExportJobWait(
@@ -61,10 +68,13 @@ class ExportJobTask(_Task):
     def _persist_link(self, context: Context, prefix: str) -> None:
         """Store the console link for this try and map index (``context["ti"]``, as Airflow 3 needs)."""
         bucket, _, key = prefix.removeprefix("s3://").partition("/")  # as Pinpoint reported it
-        domain = SegmentExportS3Link.get_aws_domain(self.hook.conn_partition)
-        value = {"region_name": self.hook.conn_region_name, "aws_domain": domain, "bucket": bucket}
         folder = quote(key.rstrip("/") + "/") if key else ""  # the console shows the folder's files
-        context["ti"].xcom_push(key=SegmentExportS3Link.key, value={**value, "prefix": folder})
+        try:
+            domain = SegmentExportS3Link.get_aws_domain(self.hook.conn_partition)
+            value = {"region_name": self.hook.conn_region_name, "aws_domain": domain, "bucket": bucket}
+            context["ti"].xcom_push(key=SegmentExportS3Link.key, value={**value, "prefix": folder})
+        except Exception:  # as for the Amazon provider's links: a link never fails a finished export
+            self.log.warning("Could not store the console link to %s.", prefix, exc_info=True)
 
     def _finish(self, context: Context, outcome: Outcome) -> str | None:
         """The S3UrlPrefix of a completed export, with job_id, link and asset event; else raises."""
@@ -77,10 +87,11 @@ class ExportJobTask(_Task):
             return None
         self._persist_link(context, prefix)
         self.written = prefix
-        if self.asset_alias:
-            extra: dict[str, Any] = {"job_id": job_id, "segment_id": self.segment_id}
+        if self.asset_alias:  # the URI percent-encodes what Airflow would refuse or cut (non-ASCII, # ? %)
+            extra: dict[str, Any] = {"job_id": job_id, "segment_id": self.segment_id, "s3_url_prefix": prefix}
             extra["application_id"] = self.application_id
-            context["outlet_events"][AssetAlias(self.asset_alias)].add(Asset(uri=prefix), extra=extra)
+            uri = quote(prefix, safe=":/=+@,;!$&'()*[]~")
+            context["outlet_events"][AssetAlias(self.asset_alias)].add(Asset(uri=uri), extra=extra)
         return prefix
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:

@@ -33,14 +33,17 @@ with DAG(
     def count_exported_endpoints(**context) -> dict:
         """For each export that triggered this run: its job and how many endpoints it holds."""
         events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
+        # Airflow 3 lists an alias's event under the alias and under the asset: one entry per export.
+        # extra["s3_url_prefix"] is the prefix exactly as Pinpoint reported it (the URI may be encoded).
+        exports = {e.extra["s3_url_prefix"]: e.extra for es in events.values() for e in es if e.extra}
         hook = PinpointHook(aws_conn_id="aws_default")
-        counts = {}
-        for event in (event for events_of_one in events.values() for event in events_of_one):
-            uri = getattr(event, "asset", None) or event.dataset  # Airflow 3 / Airflow 2.10
-            counts[uri.uri] = {
-                "job_id": (event.extra or {}).get("job_id"),
-                "endpoints": sum(1 for _ in hook.iter_exported_endpoints(uri.uri)),
+        counts = {
+            prefix: {
+                "job_id": extra["job_id"],
+                "endpoints": sum(1 for _ in hook.iter_exported_endpoints(prefix)),
             }
+            for prefix, extra in exports.items()
+        }
         print(f"Exports read back: {counts}")
         return counts
 

@@ -3,9 +3,10 @@ Export a Pinpoint segment, then read the export back with one mapped task per fi
 
 A large export (millions of endpoints) is many gzip files under one S3UrlPrefix. Reading them
 one after another on one worker is slow; dynamic task mapping spreads them over every worker
-(Celery, Kubernetes): ``list_export_files`` names the files, ``count_file`` is mapped over them
-and reads one file each with ``PinpointHook.iter_export_file``, and ``total`` adds the counts.
-To map per batch of files instead, have ``list_files`` return lists of URLs.
+(Celery, Kubernetes): ``list_files`` names the files and deals them into at most
+``MAX_MAPPED`` batches (Airflow's ``[core] max_map_length`` is 1024 by default), ``count_files``
+is mapped over the batches and reads each file with ``PinpointHook.iter_export_file``, and
+``total`` adds the counts (0 for an export without files).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ except ImportError:  # Airflow 2.10
 
 from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
 from airflow_provider_pinpoint.operators.pinpoint import SegmentExportJobOperator
+
+MAX_MAPPED = 256  # mapped tasks at most; a larger export puts several files in each
 
 with DAG(
     dag_id="example_pinpoint_export_fan_out",
@@ -47,19 +50,23 @@ with DAG(
     )
 
     @task
-    def list_files(s3_url_prefix: str) -> list[str]:
-        """The export's files, ``s3://bucket/key`` each."""
-        return PinpointHook(aws_conn_id="aws_default").list_export_files(s3_url_prefix)
+    def list_files(s3_url_prefix: str) -> list[list[str]]:
+        """The export's files (``s3://bucket/key`` each), dealt into at most MAX_MAPPED batches."""
+        files = PinpointHook(aws_conn_id="aws_default").list_export_files(s3_url_prefix)
+        batches = min(len(files), MAX_MAPPED)
+        return [files[i::batches] for i in range(batches)]
 
     @task
-    def count_file(s3_url: str) -> int:
-        """Read one file (streamed, never held whole) and count its endpoints; never logs a record."""
-        return sum(1 for _ in PinpointHook(aws_conn_id="aws_default").iter_export_file(s3_url))
+    def count_files(s3_urls: list[str]) -> int:
+        """Read a batch of files (streamed, never held whole) and count their endpoints; logs no record."""
+        hook = PinpointHook(aws_conn_id="aws_default")
+        return sum(1 for url in s3_urls for _ in hook.iter_export_file(url))
 
-    @task
+    @task(trigger_rule="none_failed")  # also runs, with no counts, when the export wrote no file
     def total(counts: list[int]) -> int:
-        """Every file's count added up: the export's endpoints."""
-        print(f"Endpoints exported: {sum(counts)}")
-        return sum(counts)
+        """Every batch's count added up: the export's endpoints."""
+        endpoints = sum(counts or [])
+        print(f"Endpoints exported: {endpoints}")
+        return endpoints
 
-    total(count_file.expand(s3_url=list_files(export_segment.output)))
+    total(count_files.expand(s3_urls=list_files(export_segment.output)))

@@ -75,7 +75,7 @@ def test_export_dag_end_to_end(airflow_db, pinpoint_emulator, deferrable):
         assert pinpoint_emulator.calls("GetExportJob") == 3
     job_id = xcom(dag_run, "export_segment", "job_id")
     extra = {"job_id": job_id, "segment_id": seed.segment_id, "application_id": seed.application_id}
-    assert asset_events(dag_run) == [(prefix, extra)]
+    assert asset_events(dag_run) == [(prefix, {**extra, "s3_url_prefix": prefix})]
 
 
 def asset_events(dag_run) -> list[tuple[str, dict]]:
@@ -104,10 +104,17 @@ def test_fan_out_dag_reads_each_file_in_a_mapped_task_and_adds_up_every_endpoint
     conf = export_conf(seed)
     dag_run = dag.test(run_conf=conf)
 
-    counts = [xcom(dag_run, "count_file", map_index=i) for i in range(3)]
-    assert counts == [100, 100, 50] and xcom(dag_run, "count_file", map_index=3) is None
+    counts = [xcom(dag_run, "count_files", map_index=i) for i in range(3)]  # 3 files: 1 per task
+    assert counts == [100, 100, 50] and xcom(dag_run, "count_files", map_index=3) is None
     assert xcom(dag_run, "total") == 250 == len(seed.endpoint_ids)
     assert asset_events(dag_run) == []  # this DAG's operator has no asset_alias
+
+
+def test_fan_out_dag_totals_zero_for_an_empty_segment(airflow_db, pinpoint_emulator):
+    seed = pinpoint_emulator.seed(n_endpoints=0)
+    dag_run = fresh_dag("example_pinpoint_export_fan_out").test(run_conf=export_conf(seed))
+    assert len(xcom(dag_run, "list_files")) == 1  # one file, holding no endpoint
+    assert task_states(dag_run)["total"] == "success" and xcom(dag_run, "total") == 0
 
 
 def test_a_mapped_operator_stores_each_map_index_its_own_console_link(airflow_db, pinpoint_emulator):

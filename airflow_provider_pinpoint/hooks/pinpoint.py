@@ -433,14 +433,17 @@ class PinpointHook(AwsBaseHook):
         taken as a folder (``run-1`` never matches ``run-10``).
 
         :param s3_url_prefix: the export job's S3UrlPrefix, ``s3://bucket/prefix``.
-        :return: sorted ``s3://bucket/key`` URLs.
+        :return: sorted ``s3://bucket/key`` URLs; an empty list (with a warning) when there are none.
         :raises ValueError: for a malformed prefix, before any call.
         """
         bucket, prefix = check_s3_url(s3_url_prefix)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         keys = self._s3_hook.list_keys(bucket_name=bucket, prefix=prefix) or []
-        return sorted(f"s3://{bucket}/{key}" for key in keys if key.lower().endswith(".gz"))
+        files = sorted(f"s3://{bucket}/{key}" for key in keys if key.lower().endswith(".gz"))
+        if not files:  # an empty segment, or a prefix that is not where the export wrote
+            self.log.warning("No export file (.gz) under %s.", s3_url_prefix)
+        return files
 
     def iter_exported_endpoints(self, s3_url_prefix: str) -> Iterator[dict[str, Any]]:
         """
@@ -487,7 +490,7 @@ class PinpointHook(AwsBaseHook):
                         continue
                     try:
                         record = json.loads(line)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
                         record = None
                     if not isinstance(record, dict):
                         raise ValueError(f"{url} line {number} is not a JSON endpoint record")

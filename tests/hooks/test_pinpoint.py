@@ -392,6 +392,24 @@ def test_an_empty_export_file_is_an_error_not_a_short_count(hook):
 
 
 @mock_aws
+def test_a_line_nested_too_deep_to_read_names_the_file_not_its_content(hook):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    s3.put_object(
+        Bucket="exports", Key="deep/part.gz", Body=gzip.compress(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    )
+    with pytest.raises(ValueError, match=r"s3://exports/deep/part.gz line 1 is not a JSON endpoint record"):
+        list(hook.iter_export_file("s3://exports/deep/part.gz"))
+
+
+@mock_aws
+def test_a_prefix_without_export_files_is_listed_empty_with_a_warning(hook, capsys, caplog):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="exports")
+    assert hook.list_export_files("s3://exports/not-there") == []
+    assert "No export file (.gz) under s3://exports/not-there" in capsys.readouterr().out + caplog.text
+
+
+@mock_aws
 def test_one_export_file_is_read_on_its_own(hook):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="exports")
