@@ -46,9 +46,9 @@ class ExportJobTask(_Task):
         """The task's keyword arguments, with ``AssetAlias(asset_alias)`` added to its outlets."""
         if asset_alias is not None:
             check_id("asset_alias", asset_alias)
-            outlets = kwargs.get("outlets") or []
+            outlets, alias = kwargs.get("outlets") or [], AssetAlias(asset_alias)
             outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
-            kwargs["outlets"] = outlets + [AssetAlias(asset_alias)] * (AssetAlias(asset_alias) not in outlets)
+            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]  # partial() added it
         return kwargs
 
     @classmethod
