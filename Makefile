@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 help:
 	@echo "make demo    run the example DAG end to end on the local Pinpoint emulator"
 	@echo "make test    lint, type-check and run the whole test suite (also: make lint, typecheck, unit)"
-	@echo "make bench   run the benchmarks (about 25 minutes) and write benchmarks/results/"
+	@echo "make bench   run the benchmarks (about 16 minutes) and write benchmarks/results/"
 	@echo "make bench-quick  the benchmarks at small sizes into a temporary folder (under 3 minutes)"
 	@echo "make wheel   build the wheel and sdist into dist/"
 	@echo "make matrix  the whole suite on every supported Airflow line, one environment per cell"
@@ -25,7 +25,7 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: $(BIN)/uv $(PINS) pyproject.toml
+$(VENV)/.installed: $(BIN)/uv $(PINS) pyproject.toml airflow_provider_pinpoint/__init__.py
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(PINS)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@

@@ -40,6 +40,7 @@ with DAG(
         mode="reschedule",
         poke_interval=10,
         timeout=6 * 60 * 60,
+        retries=1,  # a reschedule-mode sensor wants one: see the README's "Long exports"
     )
 
     @task

@@ -53,7 +53,11 @@ def files(paths: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """Print each file's count and the total."""
+    """Print each file's count and the total; a path that does not exist is an error (exit 2)."""
+    if any(arg.startswith("-") for arg in argv) or any(not Path(arg).exists() for arg in argv):
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        print(f"usage: python scripts/count_lines.py [PATH ...]; no such path in {argv}", file=sys.stderr)
+        return 2
     total = 0
     for path in files([Path(arg) for arg in argv]):
         count = code_lines(path.read_text(encoding="utf-8"))

@@ -212,6 +212,8 @@ def serve(args: argparse.Namespace) -> int:
         emulator.start()
     except OSError as exc:
         return _fail(f"serve: {exc.strerror or exc}")
+    except ImportError as exc:
+        return _fail(f"serve: {exc}")
     with emulator:
         info: dict[str, Any] = {"endpoint_url": emulator.endpoint_url, "region_name": emulator.region_name}
         if emulator.ca_bundle:

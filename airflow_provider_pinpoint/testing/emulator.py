@@ -142,12 +142,20 @@ class PinpointEmulator:
     def start(self) -> PinpointEmulator:
         """Start serving in a daemon thread; returns ``self``.
 
-        Raises RuntimeError if already started, and OSError naming host and port when the port
-        cannot be listened on (e.g. it is taken).
+        Raises RuntimeError if already started, OSError naming host and port when the port
+        cannot be listened on (e.g. it is taken), and ImportError naming the ``[testing]`` extra
+        when moto or werkzeug is not installed.
         """
         if self._server is not None:
             raise RuntimeError("The emulator is already running")
-        from werkzeug.serving import make_server
+        try:
+            import moto  # noqa: F401
+            from werkzeug.serving import make_server
+        except ImportError as error:
+            raise ImportError(
+                f"The Pinpoint emulator needs moto and werkzeug ({error}): "
+                'pip install "airflow-provider-pinpoint[testing]"'
+            ) from error
 
         from ._control import ControlApp
         from ._wsgi import DispatcherApp, PinpointApp
