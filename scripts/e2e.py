@@ -82,17 +82,27 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float =
         time.sleep(every)
 
 
-def group_rss_kib(pgid: int) -> int:
-    """Resident memory of every process in a process group, in KiB."""
-    total = 0
+def group_stats(pgid: int) -> list[list[int]]:
+    """The numeric /proc stat fields (after the state) of every process in a process group."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[21]) * os.sysconf("SC_PAGESIZE") // 1024
-        except (OSError, IndexError, ValueError):
+            fields = [int(f) for f in stat.read_text().rsplit(")", 1)[1].split()[1:]]
+        except (OSError, ValueError):
             continue
-    return total
+        if len(fields) > 20 and fields[1] == pgid:
+            found.append(fields)
+    return found
+
+
+def group_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in a process group, in KiB."""
+    return sum(f[20] for f in group_stats(pgid)) * os.sysconf("SC_PAGESIZE") // 1024
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of every process in a process group, with that of the children they reaped."""
+    return sum(sum(f[10:14]) for f in group_stats(pgid)) / os.sysconf("SC_CLK_TCK")
 
 
 def group_alive(proc: subprocess.Popen) -> bool:
@@ -901,6 +911,8 @@ def main() -> int:
     finally:
         if not report.ok:
             print_logs(dep, report)
+        cpu = {name: round(group_cpu_seconds(p.pid)) for name, p in dep.procs.items() if group_alive(p)}
+        print(f"CPU seconds by component (a killed one's are gone with it): {json.dumps(cpu)}", flush=True)
         killed = dep.stop_all()
         left = [n for n, p in dep.procs.items() if group_alive(p)]
         with admin_db.cursor() as cur:
