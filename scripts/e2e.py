@@ -212,6 +212,7 @@ class Deployment:
             f"{dag_id} run {run_id} to end",
             lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
             timeout,
+            2,  # up to eight runs are polled at once: each poll costs the API server some CPU
         )
 
     # --- metadata database -----------------------------------------------------------------
@@ -632,8 +633,22 @@ def in_parallel(*steps: Callable[[], Any]) -> None:
 def run_full(dep: Deployment, report: Report) -> dict:
     """The lost-answer run starts alone (the next CreateExportJob of anyone loses its answer);
     once its answer is lost, every other run starts at once, each on a segment of its own (the
-    examples keep the main one), beside the 200 deferrals. The triggerer restart comes last."""
+    examples keep the main one), beside the 200 deferrals. The read-fault run waits until those
+    have deferred (a sensor's first poke on the worker would sit out botocore's backoff), so its
+    faults meet the triggers' polls. The triggerer restart comes last."""
     figures: dict[str, Any] = {}
+    deferred = threading.Event()
+
+    def load() -> None:
+        try:
+            figures.update(deferral_load(dep, report, deferred))
+        finally:
+            deferred.set()
+
+    def read_faults() -> None:
+        deferred.wait()
+        check_read_faults(dep, report)
+
     finish_lost_answer = start_lost_answer(dep, report)
     in_parallel(
         finish_lost_answer,
@@ -641,9 +656,9 @@ def run_full(dep: Deployment, report: Report) -> dict:
         lambda: run_deferral_part(dep, report),
         lambda: check_mapped_exports(dep, report),
         lambda: check_reschedule_sensor(dep, report),
-        lambda: check_read_faults(dep, report),
+        read_faults,
         lambda: check_failed_export(dep, report),
-        lambda: figures.update(deferral_load(dep, report)),
+        load,
     )
     triggerer_restart(dep, report)
     return figures
@@ -735,8 +750,9 @@ def check_failed_export(dep: Deployment, report: Report) -> None:
     )
 
 
-def deferral_load(dep: Deployment, report: Report) -> dict:
-    """DEFERRALS deferred sensors at once; their exports start when all have deferred."""
+def deferral_load(dep: Deployment, report: Report, deferred: threading.Event) -> dict:
+    """DEFERRALS deferred sensors at once; their exports start when all have deferred (then
+    ``deferred`` is set)."""
     dag_id, run_id = "e2e_deferred_sensors", "e2e_load"
     segments = dep.new_segments(DEFERRALS, "load")
     pgid = dep.procs["triggerer"].pid
@@ -752,6 +768,7 @@ def deferral_load(dep: Deployment, report: Report) -> dict:
     started = time.monotonic()
     wait_for(f"{DEFERRALS} sensors to defer", all_deferred, 420, 2)
     print(f"{DEFERRALS} sensors deferred after {time.monotonic() - started:.0f} s", flush=True)
+    deferred.set()
     dep.start_exports(segments, "load")
 
     def done() -> bool:
