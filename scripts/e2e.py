@@ -29,10 +29,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -80,17 +82,27 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float =
         time.sleep(every)
 
 
-def group_rss_kib(pgid: int) -> int:
-    """Resident memory of every process in a process group, in KiB."""
-    total = 0
+def group_stats(pgid: int) -> list[list[int]]:
+    """The numeric /proc stat fields (after the state) of every process in a process group."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[21]) * os.sysconf("SC_PAGESIZE") // 1024
-        except (OSError, IndexError, ValueError):
+            fields = [int(f) for f in stat.read_text().rsplit(")", 1)[1].split()[1:]]
+        except (OSError, ValueError):
             continue
-    return total
+        if len(fields) > 20 and fields[1] == pgid:
+            found.append(fields)
+    return found
+
+
+def group_rss_kib(pgid: int) -> int:
+    """Resident memory of every process in a process group, in KiB."""
+    return sum(f[20] for f in group_stats(pgid)) * os.sysconf("SC_PAGESIZE") // 1024
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of every process in a process group, with that of the children they reaped."""
+    return sum(sum(f[10:14]) for f in group_stats(pgid)) / os.sysconf("SC_CLK_TCK")
 
 
 def group_alive(proc: subprocess.Popen) -> bool:
@@ -111,7 +123,17 @@ class Deployment:
     emulator: dict = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    session: requests.Session = field(default_factory=requests.Session)
+    auth: dict[str, Any] = field(default_factory=dict)  # what login() found, for every thread's session
+    local: threading.local = field(default_factory=threading.local)
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's REST session (the checks run in several threads at once)."""
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.session.headers.update(self.auth.get("headers", {}))
+            self.local.session.auth = self.auth.get("basic")
+        return self.local.session
 
     @property
     def api(self) -> str:
@@ -161,9 +183,11 @@ class Deployment:
                 timeout=30,
             )
             answer.raise_for_status()
-            self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+            self.auth["headers"] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
         else:
-            self.session.auth = ("e2e", self.env["E2E_PASSWORD"])
+            self.auth["basic"] = ("e2e", self.env["E2E_PASSWORD"])
+        self.session.headers.update(self.auth.get("headers", {}))
+        self.session.auth = self.auth.get("basic")
 
     def rest(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.session.request(method, self.api + path, timeout=30, **kwargs)
@@ -188,6 +212,7 @@ class Deployment:
             f"{dag_id} run {run_id} to end",
             lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
             timeout,
+            2,  # up to eight runs are polled at once: each poll costs the API server some CPU
         )
 
     # --- metadata database -----------------------------------------------------------------
@@ -304,6 +329,16 @@ class Deployment:
 
 
 # --- set-up ----------------------------------------------------------------------------------
+# Airflow's Celery settings, and the provider's task modules imported once when the worker starts
+# (Celery's `imports`), before it forks its pool: each task's process starts with them loaded
+# instead of importing boto3 and the provider again, which is most of a short task's CPU here.
+CELERY_CONFIG = """from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+TASK_MODULES = ["airflow_provider_pinpoint.operators.pinpoint", "airflow_provider_pinpoint.sensors.pinpoint"]
+CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": TASK_MODULES}
+"""
+
+
 def write_config(dep: Deployment, line: str) -> None:
     sql_conn = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dep.db}"
     cfg: dict[str, dict[str, Any]] = {
@@ -320,6 +355,7 @@ def write_config(dep: Deployment, line: str) -> None:
             "broker_url": f"redis://127.0.0.1:6379/{REDIS_DB}",
             "result_backend": f"db+postgresql+psycopg2://postgres@127.0.0.1:5432/{dep.db}",
             "worker_concurrency": 8,
+            "celery_config_options": "e2e_celery.CONFIG",
         },
         "operators": {"default_queue": dep.queue},
         "scheduler": {"max_tis_per_query": 64, "scheduler_heartbeat_sec": 2},
@@ -355,6 +391,7 @@ def write_config(dep: Deployment, line: str) -> None:
         basic_auth = "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
         cfg["api"] = {"auth_backends": f"{basic_auth},airflow.api.auth.backend.session"}
         cfg["scheduler"]["dag_dir_list_interval"] = 5
+    (HOME / "e2e_celery.py").write_text(CELERY_CONFIG)
     text = "".join(
         f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) + "\n"
         for section, values in cfg.items()
@@ -566,7 +603,8 @@ def check_deferred_export(dep: Deployment, report: Report, run_id: str, tries: i
 
 def run_deferral_part(dep: Deployment, report: Report) -> None:
     """One deferred operator; one deferred sensor whose export another task starts later."""
-    dep.trigger("e2e_deferred_export", "e2e_deferred_export", dep.conf())
+    [segment] = dep.new_segments(1, "deferred")
+    dep.trigger("e2e_deferred_export", "e2e_deferred_export", dep.conf(segment_id=segment))
     check_deferred_export(dep, report, "e2e_deferred_export")
     check_sensor_then_export(dep, report)
 
@@ -584,19 +622,60 @@ def check_sensor_then_export(dep: Deployment, report: Report) -> None:
     report.check(started and seen == started, f"  the deferred sensor saw the job started later: {seen}")
 
 
-def run_full(dep: Deployment, report: Report) -> dict:
-    figures: dict[str, Any] = {}
-    run_examples(dep, report)
-    run_deferral_part(dep, report)
+def in_parallel(*steps: Callable[[], Any]) -> None:
+    """Run independent steps at once, each in its own thread; raise the first failure after all end."""
+    with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+        futures = [pool.submit(step) for step in steps]
+    for future in futures:
+        future.result()
 
+
+def run_full(dep: Deployment, report: Report) -> dict:
+    """The lost-answer run starts alone (the next CreateExportJob of anyone loses its answer);
+    once its answer is lost, every other run starts at once, each on a segment of its own (the
+    examples keep the main one), beside the 200 deferrals. The read-fault run waits until those
+    have deferred (a sensor's first poke on the worker would sit out botocore's backoff), so its
+    faults meet the triggers' polls. The triggerer restart comes last."""
+    figures: dict[str, Any] = {}
+    deferred = threading.Event()
+
+    def load() -> None:
+        try:
+            figures.update(deferral_load(dep, report, deferred))
+        finally:
+            deferred.set()
+
+    def read_faults() -> None:
+        deferred.wait()
+        check_read_faults(dep, report)
+
+    finish_lost_answer = start_lost_answer(dep, report)
+    in_parallel(
+        finish_lost_answer,
+        lambda: run_examples(dep, report),
+        lambda: run_deferral_part(dep, report),
+        lambda: check_mapped_exports(dep, report),
+        lambda: check_reschedule_sensor(dep, report),
+        read_faults,
+        lambda: check_failed_export(dep, report),
+        load,
+    )
+    triggerer_restart(dep, report)
+    return figures
+
+
+def check_mapped_exports(dep: Deployment, report: Report) -> None:
     segments = dep.new_segments(3, "mapped")
     dep.trigger("e2e_mapped_exports", "e2e_mapped", dep.conf(segment_ids=segments))
     check_run(dep, report, "e2e_mapped_exports", "e2e_mapped")
     counts = [dep.xcom("e2e_mapped_exports", "e2e_mapped", "count_endpoints", map_index=i) for i in range(3)]
     report.check(counts == [ENDPOINTS] * 3, f"  endpoints per mapped export: {counts}")
 
+
+def check_reschedule_sensor(dep: Deployment, report: Report) -> None:
     dag_id, run_id = "e2e_reschedule_sensor", "e2e_reschedule"
-    dep.trigger(dag_id, run_id, dep.conf())
+    [segment] = dep.new_segments(1, "reschedule")
+    dep.trigger(dag_id, run_id, dep.conf(segment_id=segment))
     check_run(dep, report, dag_id, run_id)
     started = dep.xcom(dag_id, run_id, "start_export", "job_id")
     seen = dep.xcom(dag_id, run_id, "wait_for_export", "job_id")
@@ -611,9 +690,13 @@ def run_full(dep: Deployment, report: Report) -> dict:
         f"  rescheduled sensor on job {started} from XCom: saw {seen}, {pokes} reschedule(s)",
     )
 
+
+def check_read_faults(dep: Deployment, report: Report) -> None:
+    """Throttling and 5xx answers on the read operations (of every run going on) while it runs."""
+    [segment] = dep.new_segments(1, "read-faults")
     read_ops = ["GetExportJob", "GetExportJobs", "GetSegmentExportJobs"]
     dep.emulator_post("faults", {"throttle_rate": 0.4, "error_rate": 0.2, "operations": read_ops})
-    dep.trigger("e2e_deferred_export", "e2e_read_faults", dep.conf())
+    dep.trigger("e2e_deferred_export", "e2e_read_faults", dep.conf(segment_id=segment))
     check_deferred_export(dep, report, "e2e_read_faults")
     faults = dep.emulator_faults()
     dep.emulator_post("faults", {"reset": True})
@@ -623,17 +706,36 @@ def run_full(dep: Deployment, report: Report) -> dict:
         f"{faults['errors_injected']} server errors",
     )
 
-    dep.emulator_post("faults", {"lose_create_answers": 1})
-    dep.trigger("e2e_deferred_export", "e2e_lost_answer", dep.conf())
-    job_id = check_deferred_export(dep, report, "e2e_lost_answer", tries=2)
-    faults = dep.emulator_faults()
-    dep.emulator_post("faults", {"reset": True})
-    report.check(
-        faults["lost_answers_injected"] == 1,
-        f"  lost CreateExportJob answers: {faults['lost_answers_injected']}; try 2 adopted job {job_id}",
-    )
 
-    dep.trigger("e2e_deferred_export", "e2e_failed_export", dep.conf(role_arn=MISSING_ROLE))
+def start_lost_answer(dep: Deployment, report: Report) -> Callable[[], None]:
+    """Trigger the run whose CreateExportJob answer is lost; return once it was lost (and the
+    fault switched off), with the rest of its checks to run."""
+    [segment] = dep.new_segments(1, "lost-answer")
+    dep.emulator_post("faults", {"lose_create_answers": 1})
+    dep.trigger("e2e_deferred_export", "e2e_lost_answer", dep.conf(segment_id=segment))
+    faults = wait_for(
+        "the lost-answer run's CreateExportJob",
+        lambda: (now := dep.emulator_faults())["lost_answers_injected"] and now,
+        120,
+        0.2,
+    )
+    dep.emulator_post("faults", {"reset": True})
+
+    def finish() -> None:
+        job_id = check_deferred_export(dep, report, "e2e_lost_answer", tries=2)
+        report.check(
+            faults["lost_answers_injected"] == 1,
+            f"  lost CreateExportJob answers: {faults['lost_answers_injected']}; try 2 adopted job {job_id}",
+        )
+
+    return finish
+
+
+def check_failed_export(dep: Deployment, report: Report) -> None:
+    [segment] = dep.new_segments(1, "failed")
+    dep.trigger(
+        "e2e_deferred_export", "e2e_failed_export", dep.conf(segment_id=segment, role_arn=MISSING_ROLE)
+    )
     check_run(dep, report, "e2e_deferred_export", "e2e_failed_export", state="failed")
     [failed] = [j for j in dep.jobs() if j["Definition"]["S3UrlPrefix"].endswith("/e2e_failed_export")]
     logs = b"".join(p.read_bytes() for p in task_logs("e2e_deferred_export", "e2e_failed_export", "export"))
@@ -647,13 +749,10 @@ def run_full(dep: Deployment, report: Report) -> dict:
         f"({first.decode()}): {len(named)} log lines",
     )
 
-    figures.update(deferral_load(dep, report))
-    triggerer_restart(dep, report)
-    return figures
 
-
-def deferral_load(dep: Deployment, report: Report) -> dict:
-    """DEFERRALS deferred sensors at once; their exports start when all have deferred."""
+def deferral_load(dep: Deployment, report: Report, deferred: threading.Event) -> dict:
+    """DEFERRALS deferred sensors at once; their exports start when all have deferred (then
+    ``deferred`` is set)."""
     dag_id, run_id = "e2e_deferred_sensors", "e2e_load"
     segments = dep.new_segments(DEFERRALS, "load")
     pgid = dep.procs["triggerer"].pid
@@ -669,6 +768,7 @@ def deferral_load(dep: Deployment, report: Report) -> dict:
     started = time.monotonic()
     wait_for(f"{DEFERRALS} sensors to defer", all_deferred, 420, 2)
     print(f"{DEFERRALS} sensors deferred after {time.monotonic() - started:.0f} s", flush=True)
+    deferred.set()
     dep.start_exports(segments, "load")
 
     def done() -> bool:
@@ -809,6 +909,7 @@ def main() -> int:
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_DEFAULT_REGION="us-east-1",
             PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(HOME),  # e2e_celery.py
         )
         dep.env = ENV
         write_config(dep, line)
@@ -840,6 +941,8 @@ def main() -> int:
     finally:
         if not report.ok:
             print_logs(dep, report)
+        cpu = {name: round(group_cpu_seconds(p.pid)) for name, p in dep.procs.items() if group_alive(p)}
+        print(f"CPU seconds by component (a killed one's are gone with it): {json.dumps(cpu)}", flush=True)
         killed = dep.stop_all()
         left = [n for n, p in dep.procs.items() if group_alive(p)]
         with admin_db.cursor() as cur:

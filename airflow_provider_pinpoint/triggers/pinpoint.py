@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -69,17 +70,26 @@ class SharedClients:
         """Whether a trigger may go on using ``client`` without reading its connection again."""
         return client is not None and self.clock() - client.built_at < self.max_age
 
-    def get(self, settings: dict[str, Any], current: SharedClient | None = None) -> SharedClient:
+    def get(
+        self,
+        settings: dict[str, Any],
+        current: SharedClient | None = None,
+        read: ConnectionRead | None = None,
+    ) -> SharedClient:
         """
         The shared client for these hook settings (blocking: call it from a poll thread).
 
         :param settings: ``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``.
         :param current: the client the trigger used so far; returned while younger than max_age.
+        :param read: the connection as the trigger read it (see :func:`_read_connection`); None
+            reads it here. A client built now is built from this reading, not from another lookup.
         """
         if current is not None and self.fresh(current):
             return current
-        digest = _digest(settings)
-        if current is not None and digest is not None and digest.startswith("unreadable"):
+        if read is None:
+            read = ConnectionRead.now(settings["aws_conn_id"])
+        digest = read.digest
+        if current is not None and read.error is not None:
             return current  # keep the client that works; the connection is read again next poll
         key = (*(json.dumps(settings[name], sort_keys=True) for name in _HOOK_SETTINGS), digest)
         with self._lock:
@@ -94,6 +104,7 @@ class SharedClients:
                     config=settings["botocore_config"],
                     max_pool_connections=POLL_THREADS,
                 )
+                hook.get_connection = read.get_connection  # type: ignore[method-assign]
                 hook.conn  # noqa: B018 - build the client now, in this thread
                 client = SharedClient(hook, self.clock())
                 with self._lock:  # a connection whose content changed leaves its old client behind
@@ -105,17 +116,40 @@ class SharedClients:
             return client
 
 
-def _digest(settings: dict[str, Any]) -> str | None:
-    """A digest of the connection's content as it reads now (None without a connection id)."""
-    conn_id = settings["aws_conn_id"]
-    if conn_id is None:
-        return None
-    try:
-        conn = PinpointHook.get_connection(conn_id)
-    except Exception as error:  # not defined: the hook falls back to boto3's chain and says so
-        return f"unreadable: {type(error).__name__}"
-    content = [conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra]
-    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+@dataclass(frozen=True)
+class ConnectionRead:
+    """One reading of a trigger's connection: the connection, or the error its lookup raised."""
+
+    conn_id: str | None
+    conn: Any = None
+    error: Exception | None = None
+
+    @classmethod
+    def now(cls, conn_id: str | None) -> ConnectionRead:
+        """Read the connection now (blocking); nothing is read without a connection id."""
+        if conn_id is None:
+            return cls(None)
+        try:
+            return cls(conn_id, conn=PinpointHook.get_connection(conn_id))
+        except Exception as error:  # not defined: the hook falls back to boto3's chain and says so
+            return cls(conn_id, error=error)
+
+    @property
+    def digest(self) -> str | None:
+        """A digest of the connection's content (None without a connection id)."""
+        if self.conn_id is None:
+            return None
+        if self.error is not None:
+            return f"unreadable: {type(self.error).__name__}"
+        conn = self.conn
+        content = [conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.extra]
+        return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+
+    def get_connection(self, conn_id: str) -> Any:
+        """The hook's lookup, answered from this reading."""
+        if self.error is not None:
+            raise self.error
+        return self.conn
 
 
 #: The clients every SegmentExportJobTrigger of this process shares.
@@ -141,6 +175,25 @@ async def _in_poll_thread(func: Callable[..., T], *args: Any, reads_connection: 
         return await sync_to_async(func, thread_sensitive=False, executor=_pool)(*args)
     context = contextvars.copy_context()  # the trigger's log context (its trigger_id) goes along
     return await asyncio.get_running_loop().run_in_executor(_pool, context.run, func, *args)
+
+
+async def _read_connection(conn_id: str | None) -> ConnectionRead:
+    """Read a trigger's connection the way this triggerer answers lookups.
+
+    The triggerer of Airflow 3.0.0 to 3.0.2 reads the supervisor's answers from standard input on
+    its event loop (its comms object has ``send_request``, later ones ``send``), so a lookup made
+    from another thread never receives its answer; there the lookup runs on the event loop's own
+    thread, once no other request is under way (it blocks the loop for one round trip to the
+    supervisor). Everywhere else it runs on a poll thread through asgiref.
+    """
+    if conn_id is None:
+        return ConnectionRead(None)
+    comms = getattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS", None)
+    if comms is None or not hasattr(comms, "send_request"):
+        return await _in_poll_thread(ConnectionRead.now, conn_id, reads_connection=True)
+    async with comms.lock:  # wait until the runner's own request, if any, has its answer
+        pass
+    return ConnectionRead.now(conn_id)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -228,8 +281,8 @@ class SegmentExportJobTrigger(BaseTrigger):
         while True:
             try:
                 if not shared_clients.fresh(client):
-                    get = shared_clients.get
-                    client = await _in_poll_thread(get, settings, client, reads_connection=True)
+                    read = await _read_connection(self.aws_conn_id)
+                    client = await _in_poll_thread(shared_clients.get, settings, client, read)
                 outcome = await _in_poll_thread(wait.poll, client.hook)
             except Exception as error:  # permanent API errors, an unusable connection or setting
                 outcome = Outcome("api_error", wait.current_job_id, str(error))

@@ -393,3 +393,64 @@ async def test_polls_run_with_the_triggers_log_context(pinpoint_emulator, monkey
     trigger_id.set(42)
     event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
     assert event["status"] == "success" and seen == [42]  # its log lines reach the task's log
+
+
+# ------------------------------------------------------------------ where the connection is read
+async def test_a_trigger_reads_its_connection_once_off_the_event_loop(
+    pinpoint_emulator, clients, monkeypatch
+):
+    import threading
+
+    from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/read")
+    conn = PinpointHook.get_connection("aws_default")
+    reads = []
+
+    def get_connection(conn_id):
+        reads.append(threading.get_ident())
+        return conn
+
+    monkeypatch.setattr(PinpointHook, "get_connection", staticmethod(get_connection))
+    event = await first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    assert event["status"] == "success" and clients.builds == 1
+    assert len(reads) == 1 and reads[0] != threading.get_ident()  # the client was built from that reading
+
+
+async def test_where_the_runner_reads_answers_on_the_event_loop_the_connection_is_read_there(
+    pinpoint_emulator, clients, monkeypatch
+):
+    """Airflow 3.0.0 - 3.0.2: SUPERVISOR_COMMS has send_request and a lock; a lookup from another
+    thread would wait forever for an answer the event loop reads instead."""
+    import sys
+    import threading
+    import types
+
+    from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
+    seed = pinpoint_emulator.seed(n_endpoints=1)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/loop")
+    conn = PinpointHook.get_connection("aws_default")
+    lock = asyncio.Lock()
+    reads = []
+
+    def get_connection(conn_id):
+        reads.append((threading.get_ident(), lock.locked()))
+        return conn
+
+    monkeypatch.setattr(PinpointHook, "get_connection", staticmethod(get_connection))
+    comms = types.SimpleNamespace(lock=lock, send_request=None)
+    monkeypatch.setitem(
+        sys.modules, "airflow.sdk.execution_time.task_runner", types.SimpleNamespace(SUPERVISOR_COMMS=comms)
+    )
+    await lock.acquire()  # the runner's own request is waiting for its answer
+    running = asyncio.ensure_future(
+        first_event(make_trigger(application_id=seed.application_id, job_id=job["Id"]))
+    )
+    await asyncio.sleep(0.2)
+    assert reads == []  # the lookup waits for the channel
+    lock.release()
+    event = await running
+    assert event["status"] == "success" and clients.builds == 1
+    assert reads == [(threading.get_ident(), False)]  # on the event loop's thread, the channel free
