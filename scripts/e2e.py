@@ -123,12 +123,12 @@ class Deployment:
     emulator: dict = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    auth: dict[str, Any] = field(default_factory=dict)  # what login() found, for every thread's session
+    auth: dict[str, Any] = field(default_factory=dict)  # what login() found, for every thread's REST client
     local: threading.local = field(default_factory=threading.local)
 
     @property
     def session(self) -> requests.Session:
-        """This thread's REST session (the checks run in several threads at once)."""
+        """This thread's REST client (the checks run in several threads at once)."""
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
             self.local.session.headers.update(self.auth.get("headers", {}))
