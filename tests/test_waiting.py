@@ -166,6 +166,7 @@ def run_path(path: str, case: Case, emulator, seed, job_id: str, prefix: str, ca
             # the scheduler spaces pokes a second or more apart: a case that ends by its outcome
             # must not run into the timeout first
             timeout=case.timeout if case.time_bound else 60,
+            retries=0,  # one try: the example's retry (advised for reschedule mode) would add a second
             job_id=job_id,
             **settings,
         )
