@@ -343,9 +343,7 @@ async def test_trigger_refuses_a_job_of_another_segment(pinpoint_emulator):
 
 
 async def test_trigger_with_an_unusable_client_setting_reports_instead_of_crashing():
-    from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
-
-    trigger = SegmentExportJobTrigger(application_id="a", job_id="j", botocore_config={"read_timout": 1})
+    trigger = make_trigger(botocore_config={"read_timout": 1})  # waiter_delay=0: no opening pause
     event = (await trigger.run().asend(None)).payload
     assert (event["status"], event["reason"]) == ("error", "api_error")
     assert "read_timout" in event["message"]
