@@ -138,6 +138,20 @@ print(len(made), optional)
     assert run_python(code).strip() == "0 []"
 
 
+def test_the_triggerer_loads_the_trigger_without_boto3_or_the_hook():
+    """The triggerer imports a trigger's module on its event loop: the heavy part waits for a poll thread."""
+    code = """
+import sys
+from airflow.triggers.base import BaseTrigger
+from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
+classpath, kwargs = SegmentExportJobTrigger(application_id="a", job_id="j").serialize()
+SegmentExportJobTrigger(**kwargs)
+print(sorted(n for n in sys.modules if n.split('.')[0] in {'boto3', 'botocore'}
+             or n.startswith(('airflow.providers.amazon.aws', 'airflow_provider_pinpoint.hooks'))))
+"""
+    assert run_python(code).strip() == "[]"
+
+
 def test_no_deprecation_warning_comes_from_this_package_or_its_examples(airflow_db):
     """Importing every module and loading every example DAG raises no deprecation of ours.
 

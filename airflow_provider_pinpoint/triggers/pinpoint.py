@@ -1,10 +1,15 @@
-"""SegmentExportJobTrigger: waits for a Pinpoint export job off the worker, in the triggerer."""
+"""SegmentExportJobTrigger: waits for a Pinpoint export job off the worker, in the triggerer.
+
+The triggerer imports this module on its event loop, so it imports nothing heavy: the hook (boto3,
+the Amazon provider) is loaded by a trigger's first poll, on a poll thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import hashlib
+import importlib
 import json
 import os
 import random
@@ -14,11 +19,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from airflow_provider_pinpoint._compat import BaseTrigger, TriggerEvent
-from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
-from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
+if TYPE_CHECKING:
+    from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
 
 #: Threads that run the triggers' polls in one triggerer process: enough to keep N / waiter_delay
 #: polls a second going when each waits on a network round trip. Set
@@ -97,6 +103,8 @@ class SharedClients:
         with build_lock:
             client = self._clients.get(key)
             if client is None or self.clock() - client.built_at >= self.max_age:
+                from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
                 hook = PinpointHook(
                     aws_conn_id=settings["aws_conn_id"],
                     region_name=settings["region_name"],
@@ -129,6 +137,8 @@ class ConnectionRead:
         """Read the connection now (blocking); nothing is read without a connection id."""
         if conn_id is None:
             return cls(None)
+        from airflow_provider_pinpoint.hooks.pinpoint import PinpointHook
+
         try:
             return cls(conn_id, conn=PinpointHook.get_connection(conn_id))
         except Exception as error:  # not defined: the hook falls back to boto3's chain and says so
@@ -263,6 +273,11 @@ class SegmentExportJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal JobStatus, the attempts run out, or an error no poll can fix."""
+        # The polling core and the hook (boto3, the Amazon provider) load on a poll thread: an
+        # import on the event loop would block every trigger of the triggerer for a second.
+        await _in_poll_thread(importlib.import_module, "airflow_provider_pinpoint._waiting")
+        from airflow_provider_pinpoint._waiting import ExportJobWait, Outcome
+
         wait = ExportJobWait(
             application_id=self.application_id,
             job_id=self.job_id,
