@@ -10,6 +10,8 @@ POST     ``/_emulator/faults``     change the switches named in the JSON body; a
 POST     ``/_emulator/reset``      wipe Pinpoint state, moto's S3/IAM state, faults and request log
 GET      ``/_emulator/jobs``       every export job with its state (``?application_id=`` to narrow);
                                    listing never runs an export nor advances a script
+POST     ``/_emulator/script``     script what a job reports, one step per GetExportJob (as
+                                   ``PinpointEmulator.script_job``)
 =======  ========================  ==================================================================
 
 A POST to ``/_emulator/faults`` takes any of: ``throttle_rate`` and ``error_rate`` (0..1),
@@ -19,6 +21,9 @@ in the same request; absent or ``null``: every operation), ``throttle_operations
 requests in a row answer 429) with ``after`` (let that many through first), ``lose_create_answers``
 (the next N CreateExportJob requests start their job, then answer 500) with ``drop_connection``
 (close the connection instead of answering), and ``reset`` (``true``: turn every fault off first).
+A POST to ``/_emulator/script`` takes ``application_id``, ``job_id`` (``null``: the next job
+created in the application) and ``steps`` (a non-empty list, each a JobStatus string or an object of
+ExportJobResponse members); an unknown application or job answers 404.
 A bad field or value answers 400 with ``{"error": ..., "field": ..., "value": ...}``.
 """
 
@@ -113,6 +118,7 @@ class ControlApp:
             f"{PREFIX}/faults": {"GET": self._get_faults, "POST": self._set_faults},
             f"{PREFIX}/reset": {"POST": self._reset},
             f"{PREFIX}/jobs": {"GET": self._jobs},
+            f"{PREFIX}/script": {"POST": self._script},
         }
         methods = routes.get(path)
         if methods is None:
@@ -133,6 +139,7 @@ class ControlApp:
                     f"POST {PREFIX}/faults": "change fault switches (JSON body); answers the new state",
                     f"POST {PREFIX}/reset": "wipe Pinpoint, S3 and IAM state, faults and request log",
                     f"GET {PREFIX}/jobs": "export jobs and their states (?application_id=...)",
+                    f"POST {PREFIX}/script": "script a job's answers (application_id, job_id, steps)",
                 }
             },
         )
@@ -160,6 +167,34 @@ class ControlApp:
         except PinpointError as exc:
             raise ControlError(404, str(exc), "application_id", application_id) from exc
         return _json(200, {"jobs": jobs})
+
+    def _script(self, request: Request) -> Response:
+        body = _body(request)
+        for name in body:
+            if name not in {"application_id", "job_id", "steps"}:
+                raise ControlError(
+                    400, f"unknown field {name!r} (known: application_id, job_id, steps)", name, body[name]
+                )
+        application_id, job_id, steps = body.get("application_id"), body.get("job_id"), body.get("steps")
+        if not isinstance(application_id, str) or not application_id:
+            raise ControlError(
+                400, "application_id must be a non-empty string", "application_id", application_id
+            )
+        if job_id is not None and (not isinstance(job_id, str) or not job_id):
+            raise ControlError(400, "job_id must be a non-empty string or null", "job_id", job_id)
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, (str, dict)) for s in steps):
+            raise ControlError(
+                400, "steps must be a non-empty list of JobStatus strings or objects", "steps", steps
+            )
+        try:
+            self.store.app(application_id)
+        except PinpointError as exc:
+            raise ControlError(404, str(exc), "application_id", application_id) from exc
+        try:
+            self.store.script_job(application_id, job_id, steps)
+        except PinpointError as exc:
+            raise ControlError(404, str(exc), "job_id", job_id) from exc
+        return _json(200, {"application_id": application_id, "job_id": job_id, "steps": len(steps)})
 
 
 def apply_faults(faults: FaultInjector, body: dict[str, Any]) -> None:

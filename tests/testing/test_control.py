@@ -242,6 +242,45 @@ def test_job_listing_never_runs_an_export(pinpoint_emulator: PinpointEmulator, s
     )  # the script was not advanced by the listings
 
 
+def test_a_job_scripted_over_http_answers_each_step_then_writes_its_files(
+    pinpoint_emulator: PinpointEmulator, seeded: SeedResult
+) -> None:
+    job = start_export(pinpoint_emulator, seeded, f"{seeded.s3_base_prefix}/scripted")
+    body = {
+        "application_id": seeded.application_id,
+        "job_id": job["Id"],
+        "steps": ["PROCESSING", "COMPLETED"],
+    }
+    assert control(pinpoint_emulator, "/script", body) == {**body, "steps": 2}
+    client = pinpoint_emulator.client("pinpoint")
+    answers = [
+        client.get_export_job(ApplicationId=seeded.application_id, JobId=job["Id"])["ExportJobResponse"]
+        for _ in range(3)
+    ]
+    assert [a["JobStatus"] for a in answers] == ["PROCESSING", "COMPLETED", "COMPLETED"]
+    assert answers[-1]["TotalProcessed"] == 5
+    s3 = pinpoint_emulator.client("s3")
+    assert s3.list_objects_v2(Bucket=seeded.bucket, Prefix="exports/scripted/").get("KeyCount", 0) >= 1
+
+
+def test_a_bad_script_answers_400_or_404_naming_the_field(
+    pinpoint_emulator: PinpointEmulator, seeded: SeedResult
+) -> None:
+    app = seeded.application_id
+    cases = [
+        ({"application_id": app, "job_id": None, "steps": [], "extra": 1}, 400, "extra"),
+        ({"application_id": "", "steps": ["FAILED"]}, 400, "application_id"),
+        ({"application_id": app, "job_id": 7, "steps": ["FAILED"]}, 400, "job_id"),
+        ({"application_id": app, "steps": []}, 400, "steps"),
+        ({"application_id": app, "steps": [3]}, 400, "steps"),
+        ({"application_id": "no-such-app", "steps": ["FAILED"]}, 404, "application_id"),
+        ({"application_id": app, "job_id": "no-such-job", "steps": ["FAILED"]}, 404, "job_id"),
+    ]
+    for body, status, field in cases:
+        code, answer = refused(pinpoint_emulator, "/script", body)
+        assert (code, answer["field"]) == (status, field), body
+
+
 def test_reset_over_http_wipes_pinpoint_s3_iam_and_faults(
     pinpoint_emulator: PinpointEmulator, seeded: SeedResult
 ) -> None:
