@@ -195,8 +195,11 @@ class Deployment:
             raise CheckFailed(f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}")
         return answer.json()
 
-    def trigger(self, dag_id: str, run_id: str, conf: dict) -> str:
+    def unpause(self, dag_id: str) -> None:
         self.rest("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict) -> str:
+        self.unpause(dag_id)
         body: dict[str, Any] = {"dag_run_id": run_id, "conf": conf}
         if AIRFLOW3:
             body["logical_date"] = None
@@ -204,15 +207,18 @@ class Deployment:
         print(f"triggered {dag_id} run {run_id}", flush=True)
         return run_id
 
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return self.rest("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """A run's state, read from the metadata database: a poll costs the API server nothing
+        (Airflow 2's webserver has one worker, which the REST calls of eight pollers would queue on)."""
+        rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+        return rows[0][0] if rows else None
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 480) -> str:
         return wait_for(
             f"{dag_id} run {run_id} to end",
             lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
             timeout,
-            2,  # up to eight runs are polled at once: each poll costs the API server some CPU
+            2,
         )
 
     # --- metadata database -----------------------------------------------------------------
@@ -523,7 +529,7 @@ def check_run(
     run_id: str,
     state: str = "success",
     tries: dict[str, int] | None = None,
-    timeout: float = 240,
+    timeout: float = 480,  # a busy Airflow 2 worker queues a run behind the 200 deferrals
 ) -> list[dict]:
     """A run's final state, every task instance's try number and that the Celery worker ran it."""
     report.runs.append((dag_id, run_id, state))
@@ -553,25 +559,46 @@ def check_run(
     return tis
 
 
+EXPORT, CONSUMER, SENSOR = (
+    "example_pinpoint_segment_export",
+    "example_pinpoint_export_consumer",
+    "example_pinpoint_export_sensor",
+)
+FAN_OUT, SEGMENTS = "example_pinpoint_export_fan_out", "example_pinpoint_export_segments"
+
+
+def example_dag_ids() -> list[str]:
+    """The dag_id of every DAG in example_dags/."""
+    text = "".join(p.read_text() for p in (ROOT / "example_dags").glob("example_*.py"))
+    return sorted(re.findall(r'dag_id="([^"]+)"', text))
+
+
 def run_examples(dep: Deployment, report: Report) -> None:
-    """Every DAG in example_dags/ must have an entry here."""
+    """Every DAG in example_dags/ must have an entry here. The fan-out and the mapped-segments
+    examples start first, each on segments of their own; then the export example, whose asset
+    event the scheduler turns into a consumer run, and the sensor example on the export's job."""
     conf = dep.conf()
+    dep.unpause(CONSUMER)  # before the producer's event: a paused DAG would not be queued
+    [fan_out_segment] = dep.new_segments(1, "fan-out")
+    mapped = dep.new_segments(2, "example-mapped")
+    dep.trigger(FAN_OUT, "e2e_example_fan_out", dep.conf(segment_id=fan_out_segment))
+    dep.trigger(SEGMENTS, "e2e_example_segments", dep.conf(segment_ids=mapped))
     example_runs = {
-        "example_pinpoint_segment_export": lambda: check_export_example(dep, report, conf),
-        "example_pinpoint_export_sensor": lambda: check_sensor_example(dep, report, conf),
+        EXPORT: lambda: check_export_example(dep, report, conf),
+        CONSUMER: lambda: check_consumer_example(dep, report, conf),
+        SENSOR: lambda: check_sensor_example(dep, report, conf),
+        FAN_OUT: lambda: check_fan_out_example(dep, report, "e2e_example_fan_out"),
+        SEGMENTS: lambda: check_segments_example(dep, report, "e2e_example_segments", mapped),
     }
-    dag_ids = sorted(
-        re.findall(r'dag_id="([^"]+)"', "".join(p.read_text() for p in (HOME / "dags").glob("example_*.py")))
-    )
-    for dag_id in dag_ids:
+    for dag_id in example_dag_ids():
         if dag_id not in example_runs:
             report.check(False, f"example DAG {dag_id} has no entry in run_examples()")
-    for dag_id in example_runs:  # in this order: the sensor example follows the export's job
+    for dag_id in example_runs:  # in this order: the consumer and the sensor follow the export
         example_runs[dag_id]()
 
 
 def check_export_example(dep: Deployment, report: Report, conf: dict) -> None:
-    dag_id, run_id = "example_pinpoint_segment_export", "e2e_example_export"
+    dag_id, run_id = EXPORT, "e2e_example_export"
     dep.trigger(dag_id, run_id, conf)
     check_run(dep, report, dag_id, run_id)
     prefix = dep.xcom(dag_id, run_id, "export_segment")
@@ -580,15 +607,66 @@ def check_export_example(dep: Deployment, report: Report, conf: dict) -> None:
     report.check(summary.get("endpoints") == ENDPOINTS, f"  endpoints counted: {summary.get('endpoints')}")
 
 
+def check_consumer_example(dep: Deployment, report: Report, conf: dict) -> None:
+    """The scheduler, not this script, starts the consumer from the export's asset event."""
+    prefix, job_id = (
+        f"{conf['s3_base_prefix']}/e2e_example_export",
+        dep.xcom(EXPORT, "e2e_example_export", "export_segment", "job_id"),
+    )
+    query = "SELECT run_id, run_type FROM dag_run WHERE dag_id = %s"
+    [(run_id, run_type)] = wait_for(
+        "the scheduler to start the consumer from the asset event", lambda: dep.sql(query, CONSUMER), 120
+    )
+    started_by = "asset_triggered" if AIRFLOW3 else "dataset_triggered"
+    report.check(run_type == started_by, f"{CONSUMER} run {run_id}: run_type {run_type} (want {started_by})")
+    check_run(dep, report, CONSUMER, run_id)
+    counts = dep.xcom(CONSUMER, run_id, "count_exported_endpoints")
+    runs = len(dep.sql(query, CONSUMER))
+    report.check(
+        counts == {prefix: {"job_id": job_id, "endpoints": ENDPOINTS}} and runs == 1,
+        f"  {runs} consumer run; it read the export of job {job_id} from the event: {counts}",
+    )
+
+
 def check_sensor_example(dep: Deployment, report: Report, conf: dict) -> None:
-    dag_id, run_id = "example_pinpoint_export_sensor", "e2e_example_sensor"
-    newest = dep.xcom("example_pinpoint_segment_export", "e2e_example_export", "export_segment", "job_id")
+    dag_id, run_id = SENSOR, "e2e_example_sensor"
+    newest = dep.xcom(EXPORT, "e2e_example_export", "export_segment", "job_id")
     dep.trigger(dag_id, run_id, conf)
     check_run(dep, report, dag_id, run_id)
     summary = dep.xcom(dag_id, run_id, "count_files") or {}
     report.check(
         summary.get("job_id") == newest and summary.get("files") == ENDPOINTS // 250,
         f"  the sensor followed the newest job {newest}: {summary}",
+    )
+
+
+def check_fan_out_example(dep: Deployment, report: Report, run_id: str) -> None:
+    tis = check_run(dep, report, FAN_OUT, run_id)
+    mapped = sorted(ti["map_index"] for ti in tis if ti["task_id"] == "count_files")
+    counts = [dep.xcom(FAN_OUT, run_id, "count_files", map_index=i) for i in mapped]
+    total = dep.xcom(FAN_OUT, run_id, "total")
+    report.check(
+        len(mapped) == ENDPOINTS // 250 and sum(counts) == total == ENDPOINTS,
+        f"  fan-out: {len(mapped)} mapped count_files {counts}, total {total} (seeded {ENDPOINTS})",
+    )
+
+
+def check_segments_example(dep: Deployment, report: Report, run_id: str, segments: list[str]) -> None:
+    """The operator mapped over segments: each map index's prefix, job and console link."""
+    check_run(dep, report, SEGMENTS, run_id)
+    base = dep.emulator["s3_base_prefix"]
+    bucket, _, key = base.removeprefix("s3://").partition("/")
+    want = [f"{base}/{run_id}/{i}" for i in range(len(segments))]
+    prefixes = [dep.xcom(SEGMENTS, run_id, "export_segment", map_index=i) for i in range(len(segments))]
+    owner = {j["Definition"]["S3UrlPrefix"]: j["Definition"].get("SegmentId") for j in dep.jobs()}
+    report.check(
+        prefixes == want and [owner.get(p) for p in want] == segments,
+        f"  each map index exported its own segment to its own prefix: {prefixes}",
+    )
+    link = dep.xcom(SEGMENTS, run_id, "export_segment", "pinpoint_export_s3", map_index=1) or {}
+    report.check(
+        link.get("bucket") == bucket and link.get("prefix") == f"{key}/{run_id}/1/",
+        f"  map index 1's console link: {link}",
     )
 
 
@@ -676,6 +754,16 @@ def check_reschedule_sensor(dep: Deployment, report: Report) -> None:
     dag_id, run_id = "e2e_reschedule_sensor", "e2e_reschedule"
     [segment] = dep.new_segments(1, "reschedule")
     dep.trigger(dag_id, run_id, dep.conf(segment_id=segment))
+    # The job answers PROCESSING to the next two GetExportJob calls, whenever the sensor's first
+    # poke comes: each is one reschedule, however busy the deployment is.
+    job = wait_for(
+        "the export job of the reschedule run",
+        lambda: next((j for j in dep.jobs() if j["Definition"].get("SegmentId") == segment), None),
+        120,
+        0.2,
+    )
+    steps = ["PROCESSING", "PROCESSING", "COMPLETED"]
+    dep.emulator_post("script", {"application_id": job["ApplicationId"], "job_id": job["Id"], "steps": steps})
     check_run(dep, report, dag_id, run_id)
     started = dep.xcom(dag_id, run_id, "start_export", "job_id")
     seen = dep.xcom(dag_id, run_id, "wait_for_export", "job_id")
@@ -686,7 +774,7 @@ def check_reschedule_sensor(dep: Deployment, report: Report) -> None:
         run_id,
     )[0][0]
     report.check(
-        started and seen == started and pokes >= 1,
+        started and seen == started and pokes >= 2,
         f"  rescheduled sensor on job {started} from XCom: saw {seen}, {pokes} reschedule(s)",
     )
 
@@ -776,7 +864,7 @@ def deferral_load(dep: Deployment, report: Report, deferred: threading.Event) ->
         peak = max(peak, group_rss_kib(pgid))
         return dep.run_state(dag_id, run_id) in ("success", "failed")
 
-    wait_for("the deferred sensors to finish", done, 300, 2)
+    wait_for("the deferred sensors to finish", done, 480, 2)
     check_run(dep, report, dag_id, run_id)
     blocked = dep.component_log("triggerer").count(b"blocked") - blocked_before
     figures = {
@@ -819,7 +907,7 @@ def triggerer_restart(dep: Deployment, report: Report, count: int = 10) -> None:
     del dep.procs["triggerer"]
     dep.procs["triggerer (killed)"] = old
     start_triggerer(dep, "triggerer")
-    check_run(dep, report, dag_id, run_id, timeout=180)
+    check_run(dep, report, dag_id, run_id)
     segment_of = {j["Id"]: j["Definition"].get("SegmentId") for j in dep.jobs()}
     seen = [dep.xcom(dag_id, run_id, "wait_for_export", "job_id", map_index=i) for i in range(count)]
     report.check(
@@ -920,8 +1008,7 @@ def main() -> int:
             "e2e_start_export",
             "e2e_mapped_exports",
             "e2e_reschedule_sensor",
-            "example_pinpoint_segment_export",
-            "example_pinpoint_export_sensor",
+            *example_dag_ids(),
         }
         wait_for(
             "the DAGs to be parsed",
