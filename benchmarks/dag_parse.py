@@ -46,7 +46,7 @@ def parse_once(name: str, home: str) -> tuple[float, int]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    rounds = 2 if quick else 7
+    rounds = 1 if quick else 7
     names = [OURS, *OTHERS]
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as home:

@@ -53,7 +53,7 @@ SHARED = "one shared client"
 def cases(quick: bool) -> tuple[float, list[tuple[int, float]]]:
     """The window in seconds and the (N, emulator latency) cases."""
     if quick:
-        return 10.0, [(20, 0.0), (50, 0.0), (50, 0.2)]
+        return 6.0, [(20, 0.0), (50, 0.0), (50, 0.2)]
     return 60.0, [(100, 0.0), (500, 0.0), (1000, 0.0), (1000, 0.2)]
 
 
