@@ -5,6 +5,7 @@
 # prints the versions it ran and its time, and fails when it runs past its time budget.
 #   CELLS="airflow-2.10 airflow-3.1" make matrix     # a subset
 #   CELL_BUDGET=600                                  # seconds per cell (install + tests)
+#   CELL_GOAL=300                                    # a cell past it says so (and still passes)
 #   bash scripts/matrix.sh --install airflow-2.10    # only install one cell's environment
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ if [ -z "${CELLS:-}" ]; then
   CELLS=$(for in_file in requirements/matrix/*.in; do basename "$in_file" .in; done | grep -vx test-deps | tr '\n' ' ')
 fi
 CELL_BUDGET=${CELL_BUDGET:-600}
+CELL_GOAL=${CELL_GOAL:-$CELL_BUDGET}
 
 install_cell() {
   local cell=$1 venv=".matrix/$1"
@@ -44,7 +46,7 @@ PY
 declare -a summary
 failed=0
 for cell in $CELLS; do
-  echo "=== cell $cell (budget ${CELL_BUDGET}s)"
+  echo "=== cell $cell (goal ${CELL_GOAL}s, budget ${CELL_BUDGET}s)"
   start=$(date +%s)
   export -f install_cell run_cell; export PYTHON UV_VERSION
   timeout --kill-after=10 "$CELL_BUDGET" bash -c "run_cell $cell"
@@ -53,6 +55,7 @@ for cell in $CELLS; do
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then status="FAILED (over its ${CELL_BUDGET}s budget)"; failed=1
   elif [ $rc -ne 0 ]; then status="FAILED (exit $rc)"; failed=1
   else status="passed"; fi
+  [ $took -le "$CELL_GOAL" ] || status+=", over its ${CELL_GOAL}s goal"
   echo "=== cell $cell: $status in ${took}s"
   summary+=("$cell: $status in ${took}s")
 done
