@@ -182,9 +182,12 @@ class ControlApp:
             )
         if job_id is not None and (not isinstance(job_id, str) or not job_id):
             raise ControlError(400, "job_id must be a non-empty string or null", "job_id", job_id)
-        if not isinstance(steps, list) or not steps or not all(isinstance(s, (str, dict)) for s in steps):
+        if not isinstance(steps, list) or not steps or not all(_is_step(step) for step in steps):
             raise ControlError(
-                400, "steps must be a non-empty list of JobStatus strings or objects", "steps", steps
+                400,
+                "steps must be a non-empty list of JobStatus strings or objects (JobStatus a string)",
+                "steps",
+                steps,
             )
         try:
             self.store.app(application_id)
@@ -195,6 +198,15 @@ class ControlApp:
         except PinpointError as exc:
             raise ControlError(404, str(exc), "job_id", job_id) from exc
         return _json(200, {"application_id": application_id, "job_id": job_id, "steps": len(steps)})
+
+
+def _is_step(step: Any) -> bool:
+    """A JobStatus string, or an object of ExportJobResponse members whose JobStatus is a string
+    (or null, which removes it, as in ``script_job``)."""
+    if isinstance(step, dict):
+        status = step.get("JobStatus", "")
+        return status is None or isinstance(status, str)
+    return isinstance(step, str) and bool(step)
 
 
 def apply_faults(faults: FaultInjector, body: dict[str, Any]) -> None:

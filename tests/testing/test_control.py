@@ -273,6 +273,8 @@ def test_a_bad_script_answers_400_or_404_naming_the_field(
         ({"application_id": app, "job_id": 7, "steps": ["FAILED"]}, 400, "job_id"),
         ({"application_id": app, "steps": []}, 400, "steps"),
         ({"application_id": app, "steps": [3]}, 400, "steps"),
+        ({"application_id": app, "steps": [{"JobStatus": ["COMPLETED"]}]}, 400, "steps"),
+        ({"application_id": app, "steps": [""]}, 400, "steps"),
         ({"application_id": "no-such-app", "steps": ["FAILED"]}, 404, "application_id"),
         ({"application_id": app, "job_id": "no-such-job", "steps": ["FAILED"]}, 404, "job_id"),
     ]
