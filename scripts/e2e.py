@@ -52,6 +52,9 @@ AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 ENDPOINTS = 1000
 DEFERRALS = int(os.environ.get("E2E_DEFERRALS", "200"))
+# How long a run, or a task of it, may wait: a busy Airflow 2 worker queues tasks behind the
+# 200 deferrals for minutes, so every wait that needs the worker gets the same allowance.
+RUN_WAIT = 480
 REDIS_DB = int(os.environ.get("E2E_REDIS_DB", "13"))
 ADDRESS = re.compile(rb"user\d{5}@example\.com|\+1555\d{7}")
 MISSING_ROLE = "arn:aws:iam::123456789012:role/e2e-missing-role"
@@ -213,7 +216,7 @@ class Deployment:
         rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
         return rows[0][0] if rows else None
 
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 480) -> str:
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = RUN_WAIT) -> str:
         return wait_for(
             f"{dag_id} run {run_id} to end",
             lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
@@ -529,7 +532,7 @@ def check_run(
     run_id: str,
     state: str = "success",
     tries: dict[str, int] | None = None,
-    timeout: float = 480,  # a busy Airflow 2 worker queues a run behind the 200 deferrals
+    timeout: float = RUN_WAIT,
 ) -> list[dict]:
     """A run's final state, every task instance's try number and that the Celery worker ran it."""
     report.runs.append((dag_id, run_id, state))
@@ -615,7 +618,7 @@ def check_consumer_example(dep: Deployment, report: Report, conf: dict) -> None:
     )
     query = "SELECT run_id, run_type FROM dag_run WHERE dag_id = %s"
     [(run_id, run_type)] = wait_for(
-        "the scheduler to start the consumer from the asset event", lambda: dep.sql(query, CONSUMER), 120
+        "the scheduler to start the consumer from the asset event", lambda: dep.sql(query, CONSUMER), RUN_WAIT
     )
     started_by = "asset_triggered" if AIRFLOW3 else "dataset_triggered"
     report.check(run_type == started_by, f"{CONSUMER} run {run_id}: run_type {run_type} (want {started_by})")
@@ -692,7 +695,7 @@ def check_sensor_then_export(dep: Deployment, report: Report) -> None:
     dag_id, run_id = "e2e_deferred_sensors", "e2e_sensor_before_export"
     [segment] = dep.new_segments(1, "later")
     dep.trigger(dag_id, run_id, dep.conf(segment_ids=[segment]))
-    wait_for("the sensor to defer", lambda: dep.count_state(dag_id, run_id, "deferred") == 1, 120)
+    wait_for("the sensor to defer", lambda: dep.count_state(dag_id, run_id, "deferred") == 1, RUN_WAIT)
     dep.trigger("e2e_start_export", "e2e_start_export", dep.conf(segment_id=segment))
     check_run(dep, report, "e2e_start_export", "e2e_start_export")
     check_run(dep, report, dag_id, run_id)
@@ -760,7 +763,7 @@ def check_reschedule_sensor(dep: Deployment, report: Report) -> None:
     job = wait_for(
         "the export job of the reschedule run",
         lambda: next((j for j in dep.jobs() if j["Definition"].get("SegmentId") == segment), None),
-        120,
+        RUN_WAIT,
         0.2,
     )
     steps = ["PROCESSING", "PROCESSING", "COMPLETED"]
