@@ -358,6 +358,9 @@ def write_config(dep: Deployment, line: str) -> None:
             "parallelism": 64,
             "max_active_tasks_per_dag": 64,
             "dags_are_paused_at_creation": True,
+            # Plugins (OpenLineage's among them) load once in each component's main process, so a
+            # task's forked process has them instead of importing them again at every task run.
+            "lazy_load_plugins": False,
         },
         "database": {"sql_alchemy_conn": sql_conn},
         "celery": {
