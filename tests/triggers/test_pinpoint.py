@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import random
 import re
 
 import pytest
@@ -297,7 +298,8 @@ async def test_100_triggers_starting_together_build_one_client(pinpoint_emulator
     assert clients.builds == 1
 
 
-async def test_a_trigger_serialized_by_the_previous_release_still_runs(pinpoint_emulator):
+async def test_a_trigger_serialized_by_the_previous_release_still_runs(pinpoint_emulator, monkeypatch):
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)  # no opening pause of up to 30 s
     seed = pinpoint_emulator.seed(n_endpoints=2)
     job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/old")
     # As release 0.1.0 stored it in the metadata database (SegmentExportJobOperator, deferrable=True).
