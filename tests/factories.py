@@ -192,7 +192,7 @@ def fresh_dag(dag_id: str, folder: Path = EXAMPLES, **task_settings):
 
 
 def _one_execution_api_per_process() -> None:
-    """Airflow 3.0 to 3.2's ``dag.test()`` builds a new in-process Execution API (a FastAPI app with
+    """Airflow 3.1 and 3.2's ``dag.test()`` build a new in-process Execution API (a FastAPI app with
     its versioned routes, seconds of CPU) for every task it runs; 3.3 builds one per process.
     Reuse one here too: the tasks' runs and what they assert are the same, the suite is faster."""
     supervisor = sys.modules.get("airflow.sdk.execution_time.supervisor")

@@ -330,6 +330,30 @@ async def test_a_trigger_serialized_by_the_previous_release_still_runs(pinpoint_
     assert trigger.serialize() == (stored["classpath"], stored["kwargs"])
 
 
+async def test_the_first_poll_comes_after_a_random_pause_of_up_to_waiter_delay(
+    pinpoint_emulator, monkeypatch
+):
+    seed = pinpoint_emulator.seed(n_endpoints=2)
+    job = start_export(pinpoint_emulator, seed, f"{seed.s3_base_prefix}/pause")
+    bounds, pauses, real_sleep = [], [], asyncio.sleep
+
+    def uniform(low, high):
+        bounds.append((low, high))
+        return 12.5
+
+    async def sleep(delay, *args, **kwargs):  # records each pause instead of waiting it out
+        pauses.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(random, "uniform", uniform)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    trigger = SegmentExportJobTrigger(application_id=seed.application_id, job_id=job["Id"], waiter_delay=30)
+    event = await first_event(trigger)
+    assert (event["status"], event["job_id"]) == ("success", job["Id"])
+    assert bounds[0] == (0, 30.0)
+    assert pauses[0] == 12.5  # slept before the first poll
+
+
 # ------------------------------------------------------------------ refused jobs and settings
 async def test_trigger_refuses_a_job_of_another_segment(pinpoint_emulator):
     from airflow_provider_pinpoint.triggers.pinpoint import SegmentExportJobTrigger
