@@ -10,7 +10,6 @@ import asyncio
 import functools
 import importlib
 import json
-import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -195,12 +194,10 @@ def _one_execution_api_per_process() -> None:
     """Airflow 3.1 and 3.2's ``dag.test()`` build a new in-process Execution API (a FastAPI app with
     its versioned routes, seconds of CPU) for every task it runs; 3.3 builds one per process.
     Reuse one here too: the tasks' runs and what they assert are the same, the suite is faster."""
-    supervisor = sys.modules.get("airflow.sdk.execution_time.supervisor")
-    if supervisor is None:
-        try:
-            supervisor = importlib.import_module("airflow.sdk.execution_time.supervisor")
-        except ImportError:  # Airflow 2: tasks run without an Execution API
-            return
+    try:
+        supervisor = importlib.import_module("airflow.sdk.execution_time.supervisor")
+    except ImportError:  # Airflow 2: tasks run without an Execution API
+        return
     build = getattr(supervisor, "in_process_api_server", None)
     if build is not None and not hasattr(build, "cache_info"):
         supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(build)
